@@ -1,0 +1,237 @@
+"""``TLSOptions``: the immutable, validated, backend-neutral description of a TLS client."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
+
+from ._errors import ConfigurationError
+
+__all__ = ["PROFILES", "TLSOptions"]
+
+PROFILES = ("modern", "legacy")
+
+# field name -> connection-string spelling (DESIGN.md, "Options").
+URI_NAMES: Dict[str, str] = {
+    "enabled": "tls",
+    "ca_file": "tlsCAFile",
+    "certificate_key_file": "tlsCertificateKeyFile",
+    "certificate_key_file_password": "tlsCertificateKeyFilePassword",
+    "crl_file": "tlsCRLFile",
+    "insecure": "tlsInsecure",
+    "allow_invalid_certificates": "tlsAllowInvalidCertificates",
+    "allow_invalid_hostnames": "tlsAllowInvalidHostnames",
+    "disable_ocsp_endpoint_check": "tlsDisableOCSPEndpointCheck",
+    "disable_certificate_revocation_check": "tlsDisableCertificateRevocationCheck",
+    "backend": "tlsBackend",
+    "profile": "tlsProfile",
+}
+BOOL_FIELDS = (
+    "enabled",
+    "insecure",
+    "allow_invalid_certificates",
+    "allow_invalid_hostnames",
+    "disable_ocsp_endpoint_check",
+    "disable_certificate_revocation_check",
+)
+FILE_FIELDS = ("ca_file", "certificate_key_file", "crl_file")
+
+# Pairs that may not both be *present*, whatever their values: the MongoDB URI-options
+# specification (source/uri-options/uri-options.md, "tlsInsecure and ...").
+_CONFLICTS: Tuple[Tuple[str, str], ...] = (
+    ("insecure", "allow_invalid_certificates"),
+    ("insecure", "allow_invalid_hostnames"),
+    ("insecure", "disable_ocsp_endpoint_check"),
+    ("insecure", "disable_certificate_revocation_check"),
+    ("allow_invalid_certificates", "disable_ocsp_endpoint_check"),
+    ("allow_invalid_certificates", "disable_certificate_revocation_check"),
+    ("disable_ocsp_endpoint_check", "disable_certificate_revocation_check"),
+)
+# A CRL that is never consulted is a mistake (DESIGN.md rules).
+_CRL_USELESS_WITH = ("insecure", "allow_invalid_certificates", "disable_certificate_revocation_check")
+
+_MASK = "'********'"
+
+if sys.version_info >= (3, 10):
+    _DATACLASS_ARGS: Dict[str, Any] = {"frozen": True, "slots": True, "kw_only": True}
+else:  # pragma: no cover - slots/kw_only arrived in 3.10; 3.9 still gets frozen.
+    _DATACLASS_ARGS = {"frozen": True}
+
+
+def _fail(option: str, message: str, code: str = "invalid-option") -> ConfigurationError:
+    return ConfigurationError(f"{option}: {message}", code=code, option=option)
+
+
+@dataclasses.dataclass(**_DATACLASS_ARGS)
+class TLSOptions:
+    """The TLS options of one client, validated on construction and never mutated.
+
+    Relaxing flags are ``None`` when not given, so the "present together" rules of the
+    MongoDB specification can be enforced; the ``verify_*``/``check_*`` properties give the
+    effective behaviour a backend carries out.
+    """
+
+    enabled: Optional[bool] = None
+    ca_file: Optional[str] = None
+    certificate_key_file: Optional[str] = None
+    certificate_key_file_password: Optional[str] = dataclasses.field(default=None, repr=False)
+    crl_file: Optional[str] = None
+    insecure: Optional[bool] = None
+    allow_invalid_certificates: Optional[bool] = None
+    allow_invalid_hostnames: Optional[bool] = None
+    disable_ocsp_endpoint_check: Optional[bool] = None
+    disable_certificate_revocation_check: Optional[bool] = None
+    backend: Optional[str] = None
+    profile: str = "modern"
+    ocsp_timeout: float = 5.0
+    session_resumption: bool = True
+
+    uri_names: ClassVar[Mapping[str, str]] = URI_NAMES
+
+    def __post_init__(self) -> None:
+        for name in BOOL_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise _fail(URI_NAMES[name], f"expected true or false, got {type(value).__name__}")
+        for name in (*FILE_FIELDS, "certificate_key_file_password"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, os.PathLike) and name != "certificate_key_file_password":
+                value = os.fspath(value)
+                object.__setattr__(self, name, value)
+            if not isinstance(value, str):
+                # Never echo the value: it may be the password.
+                raise _fail(URI_NAMES[name], f"expected a string, got {type(value).__name__}")
+            if not value or "\x00" in value:
+                raise _fail(URI_NAMES[name], "must be a non-empty string without NUL")
+        if self.backend is not None:
+            if not isinstance(self.backend, str) or not self.backend.strip():
+                raise _fail("tlsBackend", "expected a backend name or 'auto'")
+            object.__setattr__(self, "backend", self.backend.strip().lower())
+        if not isinstance(self.profile, str) or self.profile.lower() not in PROFILES:
+            raise _fail("tlsProfile", f"expected one of {', '.join(PROFILES)}, got {self.profile!r}")
+        object.__setattr__(self, "profile", self.profile.lower())
+        timeout = self.ocsp_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise _fail("ocsp_timeout", "expected a number of seconds")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise _fail("ocsp_timeout", "expected a positive, finite number of seconds")
+        object.__setattr__(self, "ocsp_timeout", float(timeout))
+        if not isinstance(self.session_resumption, bool):
+            raise _fail("session_resumption", "expected true or false")
+        self._check_rules()
+
+    def _check_rules(self) -> None:
+        for first, second in _CONFLICTS:
+            if getattr(self, first) is not None and getattr(self, second) is not None:
+                raise _fail(
+                    URI_NAMES[first],
+                    f"cannot be combined with {URI_NAMES[second]}"
+                    + (" (tlsInsecure already implies it)" if first == "insecure" else ""),
+                    code="conflicting-options",
+                )
+        if self.crl_file is not None:
+            for name in _CRL_USELESS_WITH:
+                if getattr(self, name):
+                    raise _fail(
+                        "tlsCRLFile",
+                        f"is never consulted when {URI_NAMES[name]}=true",
+                        code="conflicting-options",
+                    )
+        needs_tls = [URI_NAMES[n] for n in self._tls_requiring_fields()]
+        if needs_tls:
+            if self.enabled is False:
+                raise _fail(
+                    needs_tls[0],
+                    f"{', '.join(needs_tls)} require TLS, but tls=false was given",
+                    code="conflicting-options",
+                )
+            if self.enabled is None:
+                object.__setattr__(self, "enabled", True)
+
+    def _tls_requiring_fields(self) -> list[str]:
+        names = [n for n in (*FILE_FIELDS, "certificate_key_file_password") if getattr(self, n)]
+        # A relaxing option set to false still only makes sense with TLS on (DESIGN.md).
+        names += [n for n in BOOL_FIELDS[1:] if getattr(self, n) is False]
+        return names
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "certificate_key_file_password":
+                if value is None:
+                    continue
+                parts.append(f"{f.name}={_MASK}")
+            elif value != f.default:
+                parts.append(f"{f.name}={value!r}")
+        return f"TLSOptions({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    # -- effective behaviour, what a backend carries out ------------------------------------
+
+    @property
+    def verify_certificates(self) -> bool:
+        """Whether the peer's chain is verified against the trust store."""
+        return not (self.insecure or self.allow_invalid_certificates)
+
+    @property
+    def verify_hostname(self) -> bool:
+        """Whether the peer's certificate must match the dialled host name or IP address."""
+        return not (self.insecure or self.allow_invalid_hostnames)
+
+    @property
+    def check_crl(self) -> bool:
+        """Whether the leaf is checked against ``crl_file``."""
+        return self.crl_file is not None and self.verify_certificates
+
+    @property
+    def check_ocsp_stapling(self) -> bool:
+        """Whether a stapled OCSP response (and must-staple) is checked."""
+        return (
+            self.verify_certificates
+            and not self.disable_certificate_revocation_check
+            and self.crl_file is None
+        )
+
+    @property
+    def check_ocsp_endpoint(self) -> bool:
+        """Whether OCSP responders named in the certificate are asked when nothing is stapled."""
+        return self.check_ocsp_stapling and not self.disable_ocsp_endpoint_check
+
+    @property
+    def insecure_settings(self) -> list[str]:
+        """The connection-string names of the options that weaken verification."""
+        return [
+            URI_NAMES[n]
+            for n in ("insecure", "allow_invalid_certificates", "allow_invalid_hostnames")
+            if getattr(self, n)
+        ]
+
+    # -- conversions -------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, uri: Optional[str] = None, /, **kwargs: Any) -> TLSOptions:
+        """Build options from a connection string (or ``None``) and keyword overrides."""
+        from ._uri import parse_options
+
+        return parse_options(cls, uri, kwargs)
+
+    def to_uri_options(self) -> Dict[str, Union[bool, str]]:
+        """The options that are set, in connection-string spelling (the password included)."""
+        out: Dict[str, Union[bool, str]] = {}
+        for name, key in URI_NAMES.items():
+            value = getattr(self, name)
+            if value is None or (name == "profile" and value == "modern"):
+                continue
+            out[key] = value
+        return out
+
+    def replace(self, **changes: Any) -> TLSOptions:
+        """A copy with some fields changed, validated again (like ``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)

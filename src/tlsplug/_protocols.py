@@ -1,0 +1,191 @@
+"""The contracts a backend implements: ``Backend``, ``ClientContext``, ``TLSSocket``, ``TLSBuffer``."""
+
+from __future__ import annotations
+
+import enum
+import socket
+from typing import Any, Dict, FrozenSet, List, Optional, Protocol, Tuple, runtime_checkable
+
+from ._options import TLSOptions
+
+__all__ = [
+    "Backend",
+    "ClientContext",
+    "Feature",
+    "TLSBuffer",
+    "TLSSocket",
+    "WantReadError",
+    "WantWriteError",
+]
+
+
+class Feature(enum.Enum):
+    """A capability a backend declares; the conformance suite skips only by these."""
+
+    #: tlsCRLFile in PEM.
+    CRL = "crl"
+    #: tlsCRLFile in DER.
+    CRL_DER = "crl-der"
+    #: Verifying an OCSP response stapled to the handshake (and must-staple).
+    OCSP_STAPLING = "ocsp-stapling"
+    #: Asking the OCSP responders of the certificate's AIA when nothing is stapled.
+    OCSP_ENDPOINT = "ocsp-endpoint"
+    #: A client certificate in tlsCertificateKeyFile.
+    CLIENT_CERT = "client-cert"
+    #: An encrypted private key with tlsCertificateKeyFilePassword.
+    ENCRYPTED_KEY = "encrypted-key"
+    #: tlsProfile=legacy.
+    LEGACY_PROFILE = "legacy-profile"
+    #: ``wrap_buffers`` (sans-IO), which ``tlsplug.aio`` is built on.
+    SANS_IO = "sans-io"
+    #: Works under ``tlsplug.aio``.
+    ASYNCIO = "asyncio"
+    #: Resumes the last session per (host, port, SNI).
+    SESSION_RESUMPTION = "session-resumption"
+
+
+class WantReadError(Exception):
+    """A sans-IO operation needs more bytes from the network (``receive_from_network``)."""
+
+
+class WantWriteError(Exception):
+    """A sans-IO operation needs the pending outgoing bytes sent first (``pull_outgoing``)."""
+
+
+@runtime_checkable
+class TLSSocket(Protocol):
+    """A connected, verified TLS client socket (blocking, honours the socket's timeout)."""
+
+    backend_name: str
+    server_hostname: Optional[str]
+
+    def sendall(self, data: bytes) -> None:
+        """Send all of ``data`` or raise."""
+
+    def send(self, data: bytes) -> int:
+        """Send some of ``data``; return how many bytes were taken."""
+
+    def recv(self, bufsize: int) -> bytes:
+        """Up to ``bufsize`` bytes; ``b""`` after the peer's close_notify."""
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        """Read into ``buffer``; return the count (0 at EOF)."""
+
+    def close(self) -> None:
+        """Send close_notify when possible and close the socket (idempotent)."""
+
+    def version(self) -> Optional[str]:
+        """The negotiated protocol, e.g. ``"TLSv1.3"``."""
+
+    def cipher(self) -> Optional[Tuple[str, str, int]]:
+        """(name, protocol, secret bits) of the negotiated cipher."""
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The leaf: DER when ``binary_form``, else a dict in ``ssl.SSLSocket`` style."""
+
+    def peer_chain(self) -> List[bytes]:
+        """The chain the peer sent, leaf first, DER."""
+
+    def fileno(self) -> int:
+        """The underlying socket's file descriptor."""
+
+    def settimeout(self, timeout: Optional[float]) -> None:
+        """Set the socket timeout used by later operations."""
+
+    def gettimeout(self) -> Optional[float]:
+        """The socket timeout."""
+
+    @property
+    def session_reused(self) -> bool:
+        """Whether the handshake resumed an earlier session."""
+
+    @property
+    def ocsp_status(self) -> Optional[str]:
+        """What OCSP concluded for this connection (``None`` when OCSP was off)."""
+
+    def __enter__(self) -> TLSSocket: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class TLSBuffer(Protocol):
+    """A sans-IO TLS client over memory buffers: the caller moves the bytes.
+
+    Every operation may raise ``WantReadError`` (feed ``receive_from_network``) and leaves
+    bytes to send in ``pull_outgoing()``; certificate checks happen inside ``do_handshake``.
+    """
+
+    backend_name: str
+    server_hostname: Optional[str]
+
+    def do_handshake(self) -> None:
+        """Advance the handshake; return once it is complete and every check passed."""
+
+    def read(self, amt: int) -> bytes:
+        """Up to ``amt`` bytes of plaintext; ``b""`` after close_notify."""
+
+    def write(self, data: bytes) -> int:
+        """Encrypt ``data``; return how many bytes were taken."""
+
+    def receive_from_network(self, data: bytes) -> None:
+        """Bytes that arrived from the peer."""
+
+    def receive_eof(self) -> None:
+        """The peer's transport closed."""
+
+    def pull_outgoing(self, amt: Optional[int] = None) -> bytes:
+        """Bytes waiting to be sent to the peer."""
+
+    def shutdown(self) -> None:
+        """Queue close_notify (then ``pull_outgoing``)."""
+
+    def version(self) -> Optional[str]:
+        """The negotiated protocol."""
+
+    def cipher(self) -> Optional[Tuple[str, str, int]]:
+        """The negotiated cipher."""
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The leaf, as in ``TLSSocket.getpeercert``."""
+
+    def peer_chain(self) -> List[bytes]:
+        """The chain the peer sent, leaf first, DER."""
+
+    @property
+    def session_reused(self) -> bool:
+        """Whether the handshake resumed an earlier session."""
+
+
+@runtime_checkable
+class ClientContext(Protocol):
+    """Options turned into a backend's context: files loaded, policy pinned; thread-safe."""
+
+    backend_name: str
+    options: TLSOptions
+
+    def wrap_socket(
+        self, sock: socket.socket, server_hostname: Optional[str] = None
+    ) -> TLSSocket:
+        """Handshake over a connected socket and run every check, or raise a ``TLSError``."""
+
+    def wrap_buffers(self, server_hostname: Optional[str] = None) -> TLSBuffer:
+        """A sans-IO connection with the same checks as ``wrap_socket``."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One object per backend, registered in the ``tlsplug.backends`` entry point group."""
+
+    name: str
+    priority: int
+    features: FrozenSet[Feature]
+
+    def versions(self) -> Dict[str, str]:
+        """Versions worth reporting, e.g. ``{"openssl": "OpenSSL 3.0.19 ..."}``."""
+
+    def check(self, options: TLSOptions) -> None:
+        """Raise ``ConfigurationError(code="unsupported-option")`` for what it cannot do."""
+
+    def create_context(self, options: TLSOptions) -> ClientContext:
+        """Validate files and build a context (``ConfigurationError`` on bad input)."""
