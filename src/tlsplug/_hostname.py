@@ -31,7 +31,10 @@ def _dns_matches(pattern: str, host: str) -> bool:
     return bool(dot) and bool(head) and rest == suffix
 
 
-def _san_values(cert_der: bytes) -> tuple[List[str], List[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]]:
+_IP = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+def _san_values(cert_der: bytes) -> tuple[List[str], List[_IP]]:
     from cryptography import x509
 
     cert = x509.load_der_x509_certificate(cert_der)

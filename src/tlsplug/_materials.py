@@ -115,7 +115,9 @@ def _load_trust(path: str) -> Trust:
         try:
             x509.load_pem_x509_certificate(block)
         except ValueError as exc:
-            raise _error("tlsCAFile", path, f"malformed certificate ({exc})", "invalid-file") from exc
+            raise _error(
+                "tlsCAFile", path, f"malformed certificate ({exc})", "invalid-file"
+            ) from exc
     return Trust(source=f"tlsCAFile ({path})", pem=b"\n".join(blocks) + b"\n")
 
 
@@ -128,7 +130,9 @@ def _load_client(
     option = "tlsCertificateKeyFile"
     data = read_option_file(option, path)
     certs = _blocks(data, ("CERTIFICATE",))
-    keys = _blocks(data, ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"))
+    keys = _blocks(
+        data, ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
+    )
     if not certs:
         raise _error(option, path, "no PEM certificate found", "invalid-file")
     if not keys:
@@ -143,7 +147,7 @@ def _load_client(
     secret = password.encode("utf-8") if password is not None else None
     try:
         key = serialization.load_pem_private_key(keys[0], password=secret)
-    except TypeError as exc:
+    except TypeError:
         if secret is None:
             raise _error(
                 option, path, "the private key is encrypted and no password was given",
@@ -190,7 +194,9 @@ def _load_crls(path: str) -> List[x509.CertificateRevocationList]:
             return [x509.load_pem_x509_crl(block) for block in blocks]
         return [x509.load_der_x509_crl(data)]
     except ValueError as exc:
-        raise _error("tlsCRLFile", path, f"not a CRL in PEM or DER ({exc})", "invalid-file") from exc
+        raise _error(
+            "tlsCRLFile", path, f"not a CRL in PEM or DER ({exc})", "invalid-file"
+        ) from exc
 
 
 def load_materials(options: TLSOptions) -> Materials:

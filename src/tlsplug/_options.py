@@ -51,7 +51,11 @@ _CONFLICTS: Tuple[Tuple[str, str], ...] = (
     ("disable_ocsp_endpoint_check", "disable_certificate_revocation_check"),
 )
 # A CRL that is never consulted is a mistake (DESIGN.md rules).
-_CRL_USELESS_WITH = ("insecure", "allow_invalid_certificates", "disable_certificate_revocation_check")
+_CRL_USELESS_WITH = (
+    "insecure",
+    "allow_invalid_certificates",
+    "disable_certificate_revocation_check",
+)
 
 _MASK = "'********'"
 
@@ -113,7 +117,9 @@ class TLSOptions:
                 raise _fail("tlsBackend", "expected a backend name or 'auto'")
             object.__setattr__(self, "backend", self.backend.strip().lower())
         if not isinstance(self.profile, str) or self.profile.lower() not in PROFILES:
-            raise _fail("tlsProfile", f"expected one of {', '.join(PROFILES)}, got {self.profile!r}")
+            raise _fail(
+                "tlsProfile", f"expected one of {', '.join(PROFILES)}, got {self.profile!r}"
+            )
         object.__setattr__(self, "profile", self.profile.lower())
         timeout = self.ocsp_timeout
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):

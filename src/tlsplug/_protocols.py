@@ -1,4 +1,4 @@
-"""The contracts a backend implements: ``Backend``, ``ClientContext``, ``TLSSocket``, ``TLSBuffer``."""
+"""The contracts a backend implements: Backend, ClientContext, TLSSocket, TLSBuffer."""
 
 from __future__ import annotations
 
