@@ -45,7 +45,7 @@ uris = st.builds(
 )
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(uris)
 def test_any_uri_parses_or_raises_configuration_error(uri: str) -> None:
     """Whatever the URI, parse returns TLSOptions or raises ConfigurationError only."""
@@ -63,7 +63,7 @@ kw_values = st.one_of(st.booleans(), st.none(), st.integers(), st.text(max_size=
                       st.sampled_from(["true", "false", "legacy", "stdlib"]))
 
 
-@settings(max_examples=400)
+@settings()
 @given(st.dictionaries(st.sampled_from(ALL_KEYS).flatmap(odd_case) | st.text(max_size=8),
                        kw_values, max_size=5))
 def test_any_keywords_parse_or_raise_configuration_error(kwargs: Dict[str, Any]) -> None:
@@ -89,7 +89,7 @@ valid_pairs = st.dictionaries(
 ))
 
 
-@settings(max_examples=300)
+@settings()
 @given(valid_pairs)
 def test_uri_and_keywords_agree(pairs: Dict[str, str]) -> None:
     """The same options given in a URI (percent-encoded) or as keywords parse alike."""

@@ -1,0 +1,39 @@
+"""Test helpers for TLS clients: a strict-X.509-clean PKI and loopback TLS servers.
+
+:mod:`tlsplug.testing.pki` builds roots, intermediates and leaves (DNS, wildcard, IDN and IP
+identities; expired or not-yet-valid; encrypted keys), CRLs and OCSP responses.
+:mod:`tlsplug.testing.servers` runs threaded TLS servers on loopback (modern or legacy) and
+raw TCP servers for fault injection. :mod:`tlsplug.testing.fixtures` is a pytest plugin.
+Needs ``cryptography`` (the ``tlsplug[testing]`` extra); pytest is only needed for fixtures.
+"""
+
+from __future__ import annotations
+
+from .pki import CA, PKI, CertFiles, KeyType, LeafCert, PKIFiles, make_pki, ocsp_error_response
+from .servers import (
+    HandshakeInfo,
+    RawServer,
+    TLSServer,
+    close_immediately,
+    respond_with,
+    serve,
+    stall,
+)
+
+__all__ = [
+    "CA",
+    "PKI",
+    "CertFiles",
+    "HandshakeInfo",
+    "KeyType",
+    "LeafCert",
+    "PKIFiles",
+    "RawServer",
+    "TLSServer",
+    "close_immediately",
+    "make_pki",
+    "ocsp_error_response",
+    "respond_with",
+    "serve",
+    "stall",
+]
