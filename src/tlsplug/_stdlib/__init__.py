@@ -1,36 +1,19 @@
-"""The stdlib backend (placeholder until the stdlib backend issue lands)."""
+"""The stdlib backend: Python's ``ssl`` module, registered as ``stdlib``.
+
+Modules: ``_backend`` (the ``Backend`` object), ``_sslcontext`` (building the pinned
+``ssl.SSLContext``), ``_context`` (``ClientContext``), ``_socket`` (``TLSSocket``),
+``_buffer`` (sans-IO ``TLSBuffer``), ``_hostcheck`` and ``_translate`` (the one error
+choke point). Only the public ``tlsplug.backend`` API of the core is used.
+"""
 
 from __future__ import annotations
 
-from typing import Dict, FrozenSet
+from ._backend import StdlibBackend
+from ._buffer import StdlibTLSBuffer
+from ._context import StdlibContext
+from ._socket import StdlibTLSSocket
 
-from ..backend import ClientContext, ConfigurationError, Feature, TLSOptions
+__all__ = ["StdlibBackend", "StdlibContext", "StdlibTLSBuffer", "StdlibTLSSocket", "backend"]
 
-__all__ = ["backend"]
-
-
-class StdlibBackend:
-    """Python's ``ssl`` module."""
-
-    name = "stdlib"
-    priority = 10
-    features: FrozenSet[Feature] = frozenset()
-
-    def versions(self) -> Dict[str, str]:
-        """The OpenSSL Python's ssl links."""
-        import ssl
-
-        return {"openssl": ssl.OPENSSL_VERSION}
-
-    def check(self, options: TLSOptions) -> None:
-        """Not implemented yet."""
-        raise ConfigurationError("stdlib backend: not implemented yet",
-                                 code="backend-unavailable", backend=self.name)
-
-    def create_context(self, options: TLSOptions) -> ClientContext:
-        """Not implemented yet."""
-        self.check(options)
-        raise AssertionError("unreachable")
-
-
+#: The object the ``tlsplug.backends`` entry point ``stdlib`` names.
 backend = StdlibBackend()

@@ -1,0 +1,55 @@
+"""``StdlibBackend``: the ``Backend`` object registered as ``stdlib``."""
+
+from __future__ import annotations
+
+import platform
+import ssl
+from typing import Dict, FrozenSet
+
+from tlsplug.backend import Feature, TLSError, TLSOptions, load_materials
+
+from ._context import StdlibContext
+from ._sslcontext import build_ssl_context
+from ._translate import BACKEND_NAME
+
+__all__ = ["StdlibBackend"]
+
+
+class StdlibBackend:
+    """Python's ``ssl`` module: no extra dependency; no OCSP (ssl cannot see staples)."""
+
+    name = BACKEND_NAME
+    priority = 10
+    features: FrozenSet[Feature] = frozenset(
+        {
+            Feature.CRL,
+            Feature.CRL_DER,
+            Feature.CLIENT_CERT,
+            Feature.ENCRYPTED_KEY,
+            Feature.LEGACY_PROFILE,
+            Feature.SANS_IO,
+        }
+    )
+
+    def versions(self) -> Dict[str, str]:
+        """The OpenSSL Python's ssl links, and Python itself."""
+        return {"openssl": ssl.OPENSSL_VERSION, "python": platform.python_version()}
+
+    def check(self, options: TLSOptions) -> None:
+        """Every option of this release is supported (OCSP is simply not performed)."""
+
+    def create_context(self, options: TLSOptions) -> StdlibContext:
+        """Validate the files, then build the pinned ``ssl.SSLContext``."""
+        self.check(options)
+        try:
+            materials = load_materials(options)
+            ssl_context = build_ssl_context(options, materials)
+        except TLSError as exc:
+            if exc.backend is None:
+                exc.backend = self.name  # shared loaders do not know which backend asked
+            raise
+        return StdlibContext(options, ssl_context)
+
+    def __repr__(self) -> str:
+        """Name and OpenSSL version."""
+        return f"<StdlibBackend {ssl.OPENSSL_VERSION}>"

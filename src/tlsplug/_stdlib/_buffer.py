@@ -1,0 +1,135 @@
+"""``StdlibTLSBuffer``: the sans-IO ``TLSBuffer`` contract on ``ssl.MemoryBIO``/``SSLObject``.
+
+The caller moves bytes: ``receive_from_network`` what arrived, ``pull_outgoing`` what to
+send. Operations raise ``WantReadError`` when OpenSSL needs more input. The same checks as
+``wrap_socket`` run inside ``do_handshake``, and the same end-of-stream rule holds: ``read``
+returns ``b""`` after close_notify and after ``receive_eof`` without one (ragged EOF).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from typing import Any, Callable, List, Optional, Tuple, TypeVar
+
+from tlsplug.backend import WantReadError, WantWriteError
+
+from ._hostcheck import check_hostname_after_handshake
+from ._socket import unverified_chain
+from ._translate import BACKEND_NAME, is_end_of_stream, translate_errors
+
+__all__ = ["StdlibTLSBuffer"]
+
+_T = TypeVar("_T")
+
+
+class StdlibTLSBuffer:
+    """A sans-IO TLS client connection of the stdlib backend."""
+
+    backend_name = BACKEND_NAME
+
+    def __init__(
+        self,
+        ctx: ssl.SSLContext,
+        server_hostname: Optional[str],
+        sni_name: Optional[str],
+        post_check_host: Optional[str],
+    ) -> None:
+        """Create the SSLObject; ``post_check_host`` is matched after the handshake if set."""
+        self.server_hostname = server_hostname
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._obj = ctx.wrap_bio(
+            self._incoming, self._outgoing, server_side=False, server_hostname=sni_name
+        )
+        self._post_check_host = post_check_host
+        self._handshake_done = False
+
+    def _call(self, func: Callable[[], _T]) -> _T:
+        with translate_errors(handshake=not self._handshake_done, negotiated=self._negotiated):
+            try:
+                return func()
+            except ssl.SSLWantReadError:
+                raise WantReadError("more bytes from the peer are needed") from None
+            except ssl.SSLWantWriteError:  # pragma: no cover - a MemoryBIO never blocks
+                raise WantWriteError("pull_outgoing() first") from None
+
+    def _negotiated(self) -> bool:
+        return self._obj.cipher() is not None
+
+    def do_handshake(self) -> None:
+        """Advance the handshake; return once it is complete and every check passed."""
+        if self._handshake_done:
+            return
+        self._call(self._obj.do_handshake)
+        if self._post_check_host is not None:
+            check_hostname_after_handshake(self._obj.getpeercert(True), self._post_check_host)
+        self._handshake_done = True
+
+    def read(self, amt: int) -> bytes:
+        """Up to ``amt`` bytes of plaintext; ``b""`` at the end of the stream."""
+        if not self._handshake_done:
+            self.do_handshake()
+
+        def read() -> bytes:
+            try:
+                return self._obj.read(amt)
+            except ssl.SSLError as exc:
+                if is_end_of_stream(exc):
+                    return b""
+                raise
+
+        return self._call(read)
+
+    def write(self, data: bytes) -> int:
+        """Encrypt ``data`` into the outgoing buffer; return how many bytes were taken."""
+        if not self._handshake_done:
+            self.do_handshake()
+        return self._call(lambda: self._obj.write(data))
+
+    def receive_from_network(self, data: bytes) -> None:
+        """Bytes that arrived from the peer."""
+        self._incoming.write(data)
+
+    def receive_eof(self) -> None:
+        """The peer's transport closed."""
+        self._incoming.write_eof()
+
+    def pull_outgoing(self, amt: Optional[int] = None) -> bytes:
+        """Bytes waiting to be sent to the peer (all of them unless ``amt``)."""
+        return self._outgoing.read(amt) if amt is not None else self._outgoing.read()
+
+    def shutdown(self) -> None:
+        """Queue close_notify; send it with ``pull_outgoing``. Does not wait for the peer's."""
+
+        # SSLWantReadError: our close_notify is queued, the peer's is not awaited.
+        with translate_errors(handshake=False), contextlib.suppress(
+            ssl.SSLWantReadError, ssl.SSLZeroReturnError, ssl.SSLEOFError
+        ):
+            self._obj.unwrap()
+
+    def version(self) -> Optional[str]:
+        """The negotiated protocol."""
+        return self._obj.version()
+
+    def cipher(self) -> Optional[Tuple[str, str, int]]:
+        """The negotiated cipher."""
+        return self._obj.cipher()
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The leaf, as in ``TLSSocket.getpeercert``."""
+        return self._obj.getpeercert(binary_form)
+
+    def peer_chain(self) -> List[bytes]:
+        """The chain the peer sent, leaf first, DER (only the leaf on Python 3.9)."""
+        return unverified_chain(self._obj, self._obj.getpeercert(True))
+
+    @property
+    def session_reused(self) -> bool:
+        """Whether the handshake resumed an earlier session."""
+        return bool(self._obj.session_reused)
+
+    def __repr__(self) -> str:
+        """Name and state, for logs."""
+        state = self.version() if self._handshake_done else "handshaking"
+        return f"<StdlibTLSBuffer {self.server_hostname!r} {state}>"

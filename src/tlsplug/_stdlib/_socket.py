@@ -1,0 +1,179 @@
+"""``StdlibTLSSocket``: an ``ssl.SSLSocket`` behind the ``TLSSocket`` contract.
+
+Every I/O call runs through the translation choke point, so callers see ``TLSError`` codes
+(``HandshakeError`` is also an ``OSError``) rather than native ``ssl`` exceptions.
+
+End of stream: ``recv`` returns ``b""`` both after the peer's close_notify and when the peer
+closes TCP without one (a "ragged EOF", ``suppress_ragged_eofs=True`` semantics). Many
+servers, MongoDB among them, close without close_notify, and the protocols drivers speak
+frame their own messages, so truncation is detected one layer up. Every backend does the
+same. A ragged EOF *during the handshake* is an error (``connection-closed``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import sys
+from typing import Any, List, Optional, Tuple
+
+from ._translate import BACKEND_NAME, is_end_of_stream, translate_errors
+
+__all__ = ["StdlibTLSSocket", "unverified_chain"]
+
+
+def unverified_chain(conn: Any, leaf: Optional[bytes]) -> List[bytes]:
+    """The chain the peer sent, leaf first, as DER, from an SSLSocket or SSLObject.
+
+    Python 3.13 has the public ``get_unverified_chain()`` returning DER (gh-109109);
+    3.10-3.12 have it on the private ``_sslobj`` returning ``_ssl.Certificate`` objects;
+    3.9 has neither, so only the leaf is returned there.
+    """
+    getter = getattr(conn, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(conn, "_sslobj", None), "get_unverified_chain", None)
+    chain: Any = None
+    if getter is not None:
+        with contextlib.suppress(Exception):
+            chain = getter()
+    if not chain:
+        return [leaf] if leaf else []
+    out: List[bytes] = []
+    for cert in chain:
+        if isinstance(cert, (bytes, bytearray)):
+            out.append(bytes(cert))
+        else:  # _ssl.Certificate (3.10-3.12)
+            out.append(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
+    return out
+
+
+class StdlibTLSSocket:
+    """A connected, verified TLS client socket of the stdlib backend."""
+
+    backend_name = BACKEND_NAME
+
+    def __init__(self, sock: ssl.SSLSocket, server_hostname: Optional[str]) -> None:
+        """Wrap an ``ssl.SSLSocket`` whose handshake and checks already succeeded."""
+        self._sock = sock
+        self.server_hostname = server_hostname
+        self._closed = False
+
+    # -- data -------------------------------------------------------------------------
+
+    def sendall(self, data: bytes) -> None:
+        """Send all of ``data`` or raise a ``HandshakeError``."""
+        with translate_errors(handshake=False):
+            self._sock.sendall(data)
+
+    def send(self, data: bytes) -> int:
+        """Send some of ``data``; return how many bytes were taken."""
+        with translate_errors(handshake=False):
+            return self._sock.send(data)
+
+    def recv(self, bufsize: int) -> bytes:
+        """Up to ``bufsize`` bytes; ``b""`` at the end of the stream (close_notify or EOF)."""
+        with translate_errors(handshake=False):
+            try:
+                return self._sock.recv(bufsize)
+            except ssl.SSLError as exc:
+                if is_end_of_stream(exc):
+                    return b""
+                raise
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        """Read into ``buffer``; return the count (0 at the end of the stream)."""
+        with translate_errors(handshake=False):
+            try:
+                return self._sock.recv_into(buffer, nbytes)
+            except ssl.SSLError as exc:
+                if is_end_of_stream(exc):
+                    return 0
+                raise
+
+    def close(self) -> None:
+        """Send close_notify when the connection allows it, then close; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        sock = self._sock
+        try:
+            # One non-blocking SSL_shutdown queues and flushes our close_notify without
+            # waiting for the peer's (RFC 8446 §6.1 allows closing after sending it).
+            sock.setblocking(False)
+            with contextlib.suppress(Exception):
+                sock.unwrap()  # raises SSLWantReadError once close_notify is sent
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    # -- introspection --------------------------------------------------------------
+
+    def version(self) -> Optional[str]:
+        """The negotiated protocol, e.g. ``"TLSv1.3"``."""
+        return self._sock.version()
+
+    def cipher(self) -> Optional[Tuple[str, str, int]]:
+        """(name, protocol, secret bits) of the negotiated cipher."""
+        return self._sock.cipher()
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The leaf: DER when ``binary_form``, else the ``ssl`` dict (empty if unverified)."""
+        return self._sock.getpeercert(binary_form)
+
+    def peer_chain(self) -> List[bytes]:
+        """The chain the peer sent, leaf first, DER (only the leaf on Python 3.9)."""
+        return unverified_chain(self._sock, self._sock.getpeercert(True))
+
+    def fileno(self) -> int:
+        """The underlying socket's file descriptor (-1 once closed)."""
+        return self._sock.fileno()
+
+    def settimeout(self, timeout: Optional[float]) -> None:
+        """Set the socket timeout used by later operations."""
+        self._sock.settimeout(timeout)
+
+    def gettimeout(self) -> Optional[float]:
+        """The socket timeout."""
+        return self._sock.gettimeout()
+
+    def getpeername(self) -> Any:
+        """The remote address."""
+        return self._sock.getpeername()
+
+    def getsockname(self) -> Any:
+        """The local address."""
+        return self._sock.getsockname()
+
+    @property
+    def socket(self) -> socket.socket:
+        """The native ``ssl.SSLSocket`` (escape hatch; errors from it are not translated)."""
+        return self._sock
+
+    @property
+    def session_reused(self) -> bool:
+        """Whether the handshake resumed an earlier session."""
+        return bool(self._sock.session_reused)
+
+    @property
+    def ocsp_status(self) -> Optional[str]:
+        """Always ``None``: Python's ssl cannot see stapled OCSP responses."""
+        return None
+
+    def __enter__(self) -> StdlibTLSSocket:
+        """Return self."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the connection."""
+        self.close()
+
+    def __repr__(self) -> str:
+        """Name, peer and protocol, for logs."""
+        state = "closed" if self._closed else (self.version() or "?")
+        return f"<StdlibTLSSocket {self.server_hostname!r} {state}>"
+
+
+if sys.version_info < (3, 10):  # pragma: no cover - documented limitation
+    StdlibTLSSocket.peer_chain.__doc__ = "The peer's leaf only: Python 3.9 cannot see the chain."

@@ -1,0 +1,499 @@
+"""The backend conformance suite: what every tlsplug backend must do, against real servers.
+
+A backend author (ours or a third party's) runs it by subclassing :class:`BackendConformance`
+in a test module and naming the backend::
+
+    # test_my_backend.py
+    from tlsplug.testing.conformance import BackendConformance
+
+    class TestMyBackend(BackendConformance):
+        backend = "mybackend"          # the name registered in the tlsplug.backends group
+
+or, to run it for several backends, by overriding the ``backend_name`` fixture with a
+parametrized one. Nothing else is needed: the suite builds its own PKI
+(:mod:`tlsplug.testing.pki`) and starts its own loopback servers
+(:mod:`tlsplug.testing.servers`); it needs pytest and ``cryptography``.
+
+Tests are skipped only for a :class:`~tlsplug.Feature` the backend does not declare (or for
+a host without IPv6 on loopback); everything else is required. Every failure is asserted by
+its ``code``, its class and ``backend == backend_name``. Every network operation is bounded
+by a socket timeout of :data:`TIMEOUT` seconds.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ssl
+from pathlib import Path
+from typing import Any, Dict, FrozenSet, Optional
+
+import pytest
+
+import tlsplug
+from tlsplug.backend import (
+    MODERN_CIPHERS,
+    Feature,
+    SecurityWarning,
+    TLSError,
+    TLSOptions,
+)
+
+from ._conformance_support import TIMEOUT, ConformanceHelpers, check_error
+from ._conformance_world import PASSWORD, World, ipv6_available
+from .servers import close_immediately, respond_with, stall
+
+__all__ = ["TIMEOUT", "BackendConformance", "ConformanceHelpers"]
+
+
+class BackendConformance(ConformanceHelpers):
+    """Subclass with ``backend = "name"`` (or override the ``backend_name`` fixture)."""
+
+    # -- trusted chains ---------------------------------------------------------------
+
+    @pytest.mark.parametrize("key_type", ["rsa", "ecdsa", "ed25519"])
+    @pytest.mark.parametrize("depth", [1, 2, 3])
+    def test_trusted_chain(
+        self, backend_name: str, world: World, serve: Any, key_type: str, depth: int
+    ) -> None:
+        """A chain of ``depth`` CAs of each key type leading to tlsCAFile is accepted."""
+        leaf, ca_file = world.chain(key_type, depth)
+        server = serve(leaf)
+        result = self.roundtrip(self.context(backend_name, ca_file=ca_file), server)
+        assert result["leaf"] == leaf.cert_der
+        assert result["backend"] == backend_name
+        assert result["version"] == "TLSv1.3"
+
+    def test_context_and_socket_name_their_backend(
+        self, backend_name: str, world: World, serve: Any
+    ) -> None:
+        """The context, socket and buffer carry ``backend_name`` and the dialled host."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        assert ctx.backend_name == backend_name
+        result = self.roundtrip(ctx, serve(world.leaf))
+        assert result["backend"] == backend_name
+        assert result["server_hostname"] == "localhost"
+
+    def test_peer_certificate_and_chain(self, backend_name: str, world: World, serve: Any) -> None:
+        """getpeercert gives the leaf (DER and dict) and peer_chain starts with it."""
+        result = self.roundtrip(self.context(backend_name, ca_file=world.ca_file),
+                                serve(world.leaf))
+        assert result["leaf"] == world.leaf.cert_der
+        assert ("DNS", "localhost") in result["cert"]["subjectAltName"]
+        sent = {world.leaf.cert_der, *(ca.cert_der for ca in world.leaf.chain)}
+        assert result["chain"][0] == world.leaf.cert_der
+        assert set(result["chain"]) <= sent
+
+    # -- refused chains ---------------------------------------------------------------
+
+    def test_untrusted_root(self, backend_name: str, world: World, serve: Any) -> None:
+        """A chain to a root outside tlsCAFile fails with cert-untrusted and a native cause."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        err = self.refused("cert-untrusted", backend_name, ctx, serve(world.untrusted))
+        assert err.__cause__ is not None
+        assert "tlsCAFile" in err.hint
+
+    def test_expired(self, backend_name: str, world: World, serve: Any) -> None:
+        """An expired leaf fails with cert-expired."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        self.refused("cert-expired", backend_name, ctx, serve(world.expired))
+
+    def test_not_yet_valid(self, backend_name: str, world: World, serve: Any) -> None:
+        """A leaf whose validity starts tomorrow fails with cert-not-yet-valid."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        self.refused("cert-not-yet-valid", backend_name, ctx, serve(world.not_yet_valid))
+
+    # -- names ------------------------------------------------------------------------
+
+    def test_wrong_host(self, backend_name: str, world: World, serve: Any) -> None:
+        """A name absent from the subjectAltName fails with hostname-mismatch."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        self.refused("hostname-mismatch", backend_name, ctx, serve(world.leaf), "wrong.example")
+
+    def test_ip_address_ok(self, backend_name: str, world: World, serve: Any) -> None:
+        """Dialling 127.0.0.1 matches the certificate's IP SAN."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        self.roundtrip(ctx, serve(world.leaf), "127.0.0.1")
+
+    def test_wrong_ipv4(self, backend_name: str, world: World, serve: Any) -> None:
+        """127.0.0.1 against a certificate naming only localhost and 10.0.0.1 is refused."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        self.refused("hostname-mismatch", backend_name, ctx, serve(world.other_ip), "127.0.0.1")
+
+    def test_ipv6_ok(self, backend_name: str, world: World, serve: Any) -> None:
+        """Dialling ::1 matches the certificate's IPv6 SAN."""
+        if not ipv6_available():
+            pytest.skip("no IPv6 on loopback")
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        self.roundtrip(ctx, serve(world.leaf, host="::1"), "::1")
+
+    def test_wrong_ipv6(self, backend_name: str, world: World, serve: Any) -> None:
+        """::1 against a certificate without that IPv6 SAN fails with hostname-mismatch."""
+        if not ipv6_available():
+            pytest.skip("no IPv6 on loopback")
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        server = serve(world.other_ip, host="::1")
+        self.refused("hostname-mismatch", backend_name, ctx, server, "::1")
+
+    def test_idn_in_unicode(self, backend_name: str, world: World, serve: Any) -> None:
+        """A Unicode host name matches the certificate's A-label and is sent as SNI so."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        server = serve(world.idn)
+        self.roundtrip(ctx, server, "bücher.example")
+        assert server.handshakes[-1].server_name == "xn--bcher-kva.example"
+
+    def test_common_name_only_refused(self, backend_name: str, world: World, serve: Any) -> None:
+        """A certificate naming the host only in its subject CN fails (SAN only, RFC 6125)."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        self.refused("hostname-mismatch", backend_name, ctx, serve(world.cn_only))
+
+    @pytest.mark.parametrize(
+        ("host", "ok"),
+        [("db.example.test", True), ("DB.Example.Test", True), ("a.db.example.test", False),
+         ("example.test", False)],
+    )
+    def test_wildcard(
+        self, backend_name: str, world: World, serve: Any, host: str, ok: bool
+    ) -> None:
+        """``*.example.test`` covers exactly one label, case-insensitively."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        server = serve(world.wildcard)
+        if ok:
+            self.roundtrip(ctx, server, host)
+        else:
+            self.refused("hostname-mismatch", backend_name, ctx, server, host)
+
+    @pytest.mark.parametrize(("host", "sni"), [("localhost", "localhost"), ("127.0.0.1", None)])
+    def test_sni(
+        self, backend_name: str, world: World, serve: Any, host: str, sni: Optional[str]
+    ) -> None:
+        """SNI carries a dialled name and is absent for an IP literal (RFC 6066 §3)."""
+        server = serve(world.leaf)
+        self.roundtrip(self.context(backend_name, ca_file=world.ca_file), server, host)
+        assert server.handshakes[-1].server_name == sni
+
+    def test_no_sni_for_ipv6(self, backend_name: str, world: World, serve: Any) -> None:
+        """No SNI is sent when dialling the IPv6 literal ::1."""
+        if not ipv6_available():
+            pytest.skip("no IPv6 on loopback")
+        server = serve(world.leaf, host="::1")
+        self.roundtrip(self.context(backend_name, ca_file=world.ca_file), server, "::1")
+        assert server.handshakes[-1].server_name is None
+
+    # -- CRL --------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("encoding", ["pem", "der"])
+    def test_crl_revokes(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        encoding: str,
+    ) -> None:
+        """A leaf listed in tlsCRLFile (PEM or DER) fails with cert-revoked."""
+        self.require(features, Feature.CRL, *([Feature.CRL_DER] if encoding == "der" else []))
+        ctx = self.context(backend_name, ca_file=world.ca_file,
+                           crl_file=world.crl_revoking[encoding])
+        self.refused("cert-revoked", backend_name, ctx, serve(world.revoked))
+
+    @pytest.mark.parametrize("encoding", ["pem", "der"])
+    def test_crl_not_listing_leaf(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        encoding: str,
+    ) -> None:
+        """A CRL from the leaf's issuer that does not list the leaf lets it through."""
+        self.require(features, Feature.CRL, *([Feature.CRL_DER] if encoding == "der" else []))
+        ctx = self.context(backend_name, ca_file=world.ca_file,
+                           crl_file=world.crl_empty[encoding])
+        self.roundtrip(ctx, serve(world.leaf))
+
+    # -- client certificates ----------------------------------------------------------
+
+    @pytest.mark.parametrize("encrypted", [False, True])
+    def test_client_certificate_given(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        encrypted: bool,
+    ) -> None:
+        """A required client certificate (plain or encrypted key) is sent and seen."""
+        self.require(features, Feature.CLIENT_CERT, *([Feature.ENCRYPTED_KEY] if encrypted else []))
+        extra: Dict[str, Any] = (
+            {"certificate_key_file": world.client_encrypted,
+             "certificate_key_file_password": PASSWORD.decode()}
+            if encrypted else {"certificate_key_file": world.client_plain}
+        )
+        server = serve(world.leaf, require_client_cert=world.root)
+        self.roundtrip(self.context(backend_name, ca_file=world.ca_file, **extra), server)
+        assert server.peer_certs[-1] == world.client.certificate
+
+    @pytest.mark.parametrize("tls12", [False, True])
+    def test_client_certificate_missing(
+        self, backend_name: str, world: World, serve: Any, tls12: bool
+    ) -> None:
+        """A server requiring a client certificate refuses us with handshake-failure."""
+        # With TLS 1.3 the refusal arrives after the client's handshake is complete, so the
+        # code is asserted on whichever step (wrap, first read) raises first. With TLS 1.2
+        # the server's alert is handshake_failure, also used for "no shared cipher": it must
+        # be told apart by whether a ServerHello (a negotiated cipher) was seen first.
+        kwargs: Dict[str, Any] = {"require_client_cert": world.root}
+        if tls12:
+            kwargs["max_version"] = ssl.TLSVersion.TLSv1_2
+        server = serve(world.leaf, **kwargs)
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        # Read first: a write could race the server's close and see a reset instead.
+        with pytest.raises(TLSError) as info, self.open(ctx, server.address, "localhost") as tls:
+            tls.recv(1024)
+        check_error(info.value, "handshake-failure", backend_name)
+
+    def test_wrong_password(self, backend_name: str, features: FrozenSet[Feature],
+                            world: World) -> None:
+        """A password that does not decrypt the key is bad-password, naming the option."""
+        self.require(features, Feature.ENCRYPTED_KEY)
+        with pytest.raises(TLSError) as info:
+            self.context(backend_name, ca_file=world.ca_file,
+                         certificate_key_file=world.client_encrypted,
+                         certificate_key_file_password="not the password")
+        err = check_error(info.value, "bad-password", backend_name)
+        assert err.option == "tlsCertificateKeyFilePassword"
+        assert err.path == world.client_encrypted
+        assert "not the password" not in str(err)
+
+    def test_missing_password(self, backend_name: str, features: FrozenSet[Feature],
+                              world: World) -> None:
+        """An encrypted key without tlsCertificateKeyFilePassword is password-required."""
+        self.require(features, Feature.ENCRYPTED_KEY)
+        with pytest.raises(TLSError) as info:
+            self.context(backend_name, ca_file=world.ca_file,
+                         certificate_key_file=world.client_encrypted)
+        err = check_error(info.value, "password-required", backend_name)
+        assert err.option == "tlsCertificateKeyFile"
+        assert err.path == world.client_encrypted
+
+    # -- profiles, versions, ciphers --------------------------------------------------
+
+    def test_legacy_server_with_modern(self, backend_name: str, world: World, serve: Any) -> None:
+        """A legacy-only server is no-shared-cipher under modern, hinting at tlsProfile=legacy."""
+        ctx = self.context(backend_name, ca_file=world.rsa_ca_file)
+        err = self.refused("no-shared-cipher", backend_name, ctx,
+                           serve(world.rsa_leaf, legacy=True))
+        assert "tlsProfile=legacy" in err.hint
+        assert err.__cause__ is not None
+
+    @pytest.mark.parametrize("version", ["TLSv1", "TLSv1_2"])
+    def test_legacy_server_with_legacy(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        version: str,
+    ) -> None:
+        """tlsProfile=legacy reaches a legacy-only server (TLS 1.0 or 1.2) and warns."""
+        self.require(features, Feature.LEGACY_PROFILE)
+        tls_version = getattr(ssl.TLSVersion, version)
+        server = serve(world.rsa_leaf, legacy=True, max_version=tls_version)
+        with pytest.warns(SecurityWarning, match="legacy"):
+            ctx = tlsplug.create_context(TLSOptions(
+                enabled=True, backend=backend_name, ca_file=world.rsa_ca_file, profile="legacy"))
+        result = self.roundtrip(ctx, server)
+        assert result["version"] == version.replace("_", ".")
+        assert result["cipher"][0] == "AES256-SHA"
+
+    def test_tls12_cipher_is_pinned(self, backend_name: str, world: World, serve: Any) -> None:
+        """Against a TLS 1.2-only server the modern profile negotiates a pinned AEAD suite."""
+        server = serve(world.leaf, max_version=ssl.TLSVersion.TLSv1_2)
+        result = self.roundtrip(self.context(backend_name, ca_file=world.ca_file), server)
+        assert result["version"] == "TLSv1.2"
+        assert result["cipher"][0] in MODERN_CIPHERS.split(":")
+
+    def test_old_protocol_refused(self, backend_name: str, world: World, serve: Any) -> None:
+        """A TLS 1.0-only server fails with protocol-version under modern."""
+        server = serve(world.rsa_leaf, legacy=True, max_version=ssl.TLSVersion.TLSv1)
+        ctx = self.context(backend_name, ca_file=world.rsa_ca_file)
+        err = self.refused("protocol-version", backend_name, ctx, server)
+        assert "OpenSSL" in err.hint
+
+    # -- relaxing options -------------------------------------------------------------
+
+    def test_relaxing_options_warn(self, backend_name: str, world: World) -> None:
+        """Creating a context with tlsInsecure emits a SecurityWarning."""
+        with pytest.warns(SecurityWarning, match="tlsInsecure"):
+            tlsplug.create_context(TLSOptions(enabled=True, backend=backend_name, insecure=True))
+
+    @pytest.mark.parametrize("bad", ["untrusted", "expired", "not_yet_valid"])
+    def test_allow_invalid_certificates_accepts_chain(
+        self, backend_name: str, world: World, serve: Any, bad: str
+    ) -> None:
+        """tlsAllowInvalidCertificates accepts an untrusted, expired or future chain."""
+        ctx = self.context(backend_name, ca_file=world.ca_file, allow_invalid_certificates=True)
+        result = self.roundtrip(ctx, serve(getattr(world, bad)))
+        assert result["version"] in ("TLSv1.2", "TLSv1.3")  # still encrypted
+
+    @pytest.mark.parametrize("host", ["wrong.example", "127.0.0.2"])
+    def test_allow_invalid_certificates_still_checks_host(
+        self, backend_name: str, world: World, serve: Any, host: str
+    ) -> None:
+        """tlsAllowInvalidCertificates still refuses a wrong host name or IP (hostname-mismatch)."""
+        ctx = self.context(backend_name, ca_file=world.ca_file, allow_invalid_certificates=True)
+        self.refused("hostname-mismatch", backend_name, ctx, serve(world.untrusted), host)
+
+    def test_allow_invalid_certificates_matches_ip(
+        self, backend_name: str, world: World, serve: Any
+    ) -> None:
+        """tlsAllowInvalidCertificates with a matching IP SAN connects."""
+        ctx = self.context(backend_name, ca_file=world.ca_file, allow_invalid_certificates=True)
+        self.roundtrip(ctx, serve(world.untrusted), "127.0.0.1")
+
+    def test_allow_invalid_hostnames_accepts_host(
+        self, backend_name: str, world: World, serve: Any
+    ) -> None:
+        """tlsAllowInvalidHostnames accepts a wrong host name on a trusted chain."""
+        ctx = self.context(backend_name, ca_file=world.ca_file, allow_invalid_hostnames=True)
+        self.roundtrip(ctx, serve(world.leaf), "wrong.example")
+
+    def test_allow_invalid_hostnames_still_checks_chain(
+        self, backend_name: str, world: World, serve: Any
+    ) -> None:
+        """tlsAllowInvalidHostnames still refuses an untrusted chain (cert-untrusted)."""
+        ctx = self.context(backend_name, ca_file=world.ca_file, allow_invalid_hostnames=True)
+        self.refused("cert-untrusted", backend_name, ctx, serve(world.untrusted), "wrong.example")
+
+    def test_allow_invalid_hostnames_still_checks_expiry(
+        self, backend_name: str, world: World, serve: Any
+    ) -> None:
+        """tlsAllowInvalidHostnames still refuses an expired leaf (cert-expired)."""
+        ctx = self.context(backend_name, ca_file=world.ca_file, allow_invalid_hostnames=True)
+        self.refused("cert-expired", backend_name, ctx, serve(world.expired))
+
+    def test_insecure_accepts_both(self, backend_name: str, world: World, serve: Any) -> None:
+        """tlsInsecure accepts an untrusted chain for the wrong host."""
+        ctx = self.context(backend_name, ca_file=world.ca_file, insecure=True)
+        result = self.roundtrip(ctx, serve(world.untrusted), "wrong.example")
+        assert result["version"] in ("TLSv1.2", "TLSv1.3")
+
+    # -- malformed inputs -------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("option", "kind", "code"),
+        [
+            ("ca_file", "missing", "file-not-found"),
+            ("ca_file", "directory", "invalid-file"),
+            ("ca_file", "empty", "invalid-file"),
+            ("ca_file", "garbage", "invalid-file"),
+            ("ca_file", "key_only", "invalid-file"),
+            ("certificate_key_file", "missing", "file-not-found"),
+            ("certificate_key_file", "directory", "invalid-file"),
+            ("certificate_key_file", "empty", "invalid-file"),
+            ("certificate_key_file", "garbage", "invalid-file"),
+            ("certificate_key_file", "cert_only", "invalid-file"),
+            ("certificate_key_file", "mismatched", "key-mismatch"),
+            ("crl_file", "missing", "file-not-found"),
+            ("crl_file", "directory", "invalid-file"),
+            ("crl_file", "empty", "invalid-file"),
+            ("crl_file", "garbage", "invalid-file"),
+            ("crl_file", "cert_only", "invalid-file"),
+        ],
+    )
+    def test_malformed_file(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, tmp_path: Path,
+        option: str, kind: str, code: str,
+    ) -> None:
+        """A bad file is a ConfigurationError with its code, naming the option and the path."""
+        if option == "crl_file":
+            self.require(features, Feature.CRL)
+        if option == "certificate_key_file":
+            self.require(features, Feature.CLIENT_CERT)
+        path = world.malformed(kind, tmp_path)
+        options: Dict[str, Any] = {"ca_file": world.ca_file, option: path}
+        with pytest.raises(TLSError) as info:
+            self.context(backend_name, **options)
+        err = check_error(info.value, code, backend_name)
+        uri_name = TLSOptions.uri_names[option]
+        assert err.option == uri_name
+        assert err.path == path
+        assert uri_name in str(err)
+        assert path in str(err)
+
+    # -- connection behaviour ---------------------------------------------------------
+
+    def test_recv_after_server_close(self, backend_name: str, world: World, serve: Any) -> None:
+        """recv returns b"" once the server closes after the handshake."""
+        server = serve(world.leaf, mode="greeting", greeting=b"bye\n")
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        with self.open(ctx, server.address, "localhost") as tls:
+            assert tls.recv(4) == b"bye\n"
+            server.stop()  # shuts the connection down without close_notify (ragged EOF)
+            assert tls.recv(1024) == b""
+
+    def test_close_is_idempotent(self, backend_name: str, world: World, serve: Any) -> None:
+        """close() may be called twice, and the context manager closes too."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        tls = self.open(ctx, serve(world.leaf).address, "localhost")
+        with tls:
+            tls.sendall(b"x")
+        tls.close()
+        tls.close()
+
+    @pytest.mark.parametrize(
+        ("handler", "code"),
+        [
+            (respond_with(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"), "not-tls"),
+            (close_immediately, "connection-closed"),
+        ],
+        ids=["http", "close"],
+    )
+    def test_not_a_tls_server(
+        self, backend_name: str, world: World, raw: Any, handler: Any, code: str
+    ) -> None:
+        """A plain-HTTP peer is not-tls; a peer that hangs up is connection-closed."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        with pytest.raises(TLSError) as info:
+            self.open(ctx, raw(handler).address, "localhost")
+        check_error(info.value, code, backend_name)
+
+    def test_handshake_timeout(self, backend_name: str, world: World, raw: Any) -> None:
+        """A peer that never answers the ClientHello is timeout, within the socket timeout."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        with pytest.raises(TLSError) as info:
+            self.open(ctx, raw(stall).address, "localhost", timeout=0.5)
+        check_error(info.value, "timeout", backend_name)
+
+    def test_many_threads_one_context(self, backend_name: str, world: World, serve: Any) -> None:
+        """One context serves 208 connections from 16 threads at once, each echoing its bytes."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        server = serve(world.leaf)
+
+        def one(i: int) -> str:
+            result = self.roundtrip(ctx, server, payload=f"conn-{i}".encode())
+            return str(result["version"])
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            versions = list(pool.map(one, range(208), timeout=120))
+        assert versions == ["TLSv1.3"] * 208
+
+    # -- sans-IO ----------------------------------------------------------------------
+    @pytest.mark.parametrize(
+        ("case", "host", "code"),
+        [("leaf", "localhost", None), ("untrusted", "localhost", "cert-untrusted"),
+         ("leaf", "wrong.example", "hostname-mismatch"), ("expired", "localhost", "cert-expired")],
+    )
+    def test_wrap_buffers(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        case: str, host: str, code: Optional[str],
+    ) -> None:
+        """wrap_buffers reaches the same verdict as wrap_socket: ok, untrusted, wrong host."""
+        self.require(features, Feature.SANS_IO)
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        server = serve(getattr(world, case))
+        if code is None:
+            buf = self.buffer_roundtrip(ctx, server, host)
+            assert buf.version() == "TLSv1.3"
+            assert buf.getpeercert(True) == world.leaf.cert_der
+            assert buf.peer_chain()[0] == world.leaf.cert_der
+            return
+        with pytest.raises(TLSError) as info:
+            self.buffer_roundtrip(ctx, server, host)
+        check_error(info.value, code, backend_name)
+
+    def test_wrap_buffers_allow_invalid_certificates_checks_host(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any
+    ) -> None:
+        """wrap_buffers with tlsAllowInvalidCertificates still refuses a wrong host."""
+        self.require(features, Feature.SANS_IO)
+        ctx = self.context(backend_name, ca_file=world.ca_file, allow_invalid_certificates=True)
+        server = serve(world.untrusted)
+        self.buffer_roundtrip(ctx, server, "localhost")
+        with pytest.raises(TLSError) as info:
+            self.buffer_roundtrip(ctx, server, "wrong.example")
+        check_error(info.value, "hostname-mismatch", backend_name)

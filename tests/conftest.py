@@ -1,0 +1,28 @@
+"""Shared test configuration: the ``backend_name`` parametrization over installed backends.
+
+``TLSPLUG_BACKEND=<name>`` restricts every backend-parametrized test to that one backend
+(tox uses it to run the suite once per backend).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List
+
+import pytest
+
+import tlsplug
+
+
+def backend_names() -> List[str]:
+    """The installed backends, or only ``$TLSPLUG_BACKEND`` when it is set (and not auto)."""
+    chosen = os.environ.get("TLSPLUG_BACKEND", "").strip().lower()
+    if chosen and chosen != "auto":
+        return [chosen]
+    return tlsplug.available_backends()
+
+
+@pytest.fixture(params=backend_names())
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """Each installed backend's name in turn."""
+    return str(request.param)
