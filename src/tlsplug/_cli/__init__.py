@@ -1,0 +1,1 @@
+"""The ``tlsplug`` command's subcommands (private; the entry point is ``tlsplug.__main__``)."""
