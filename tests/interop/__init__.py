@@ -1,0 +1,1 @@
+"""Interop tests against real TLS servers from Debian packages (see README.md)."""
