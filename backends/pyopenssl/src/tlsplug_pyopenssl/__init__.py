@@ -1,37 +1,15 @@
-"""tlsplug's PyOpenSSL backend (placeholder until the PyOpenSSL issue lands)."""
+"""tlsplug's PyOpenSSL backend, registered as ``pyopenssl`` in ``tlsplug.backends``.
+
+Only ``backend`` is public; the modules behind it each hold one concept: ``_context`` (the
+native context, built once), ``_connection`` (the blocking socket), ``_buffer`` (sans-IO),
+``_verify`` (verify callback and host check), ``_translate`` (native errors -> ``TLSError``)
+and ``_peer`` (what the handshake negotiated).
+"""
 
 from __future__ import annotations
 
-from typing import Dict, FrozenSet
+from ._backend import PyOpenSSLBackend
 
-from tlsplug.backend import ClientContext, ConfigurationError, Feature, TLSOptions
-
-__all__ = ["backend"]
-
-
-class PyOpenSSLBackend:
-    """pyOpenSSL: OCSP stapling and the legacy escape hatch."""
-
-    name = "pyopenssl"
-    priority = 20
-    features: FrozenSet[Feature] = frozenset()
-
-    def versions(self) -> Dict[str, str]:
-        """pyOpenSSL's version and the OpenSSL it bundles."""
-        from OpenSSL import SSL, __version__
-
-        return {"pyopenssl": __version__,
-                "openssl": SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()}
-
-    def check(self, options: TLSOptions) -> None:
-        """Not implemented yet."""
-        raise ConfigurationError("pyopenssl backend: not implemented yet",
-                                 code="backend-unavailable", backend=self.name)
-
-    def create_context(self, options: TLSOptions) -> ClientContext:
-        """Not implemented yet."""
-        self.check(options)
-        raise AssertionError("unreachable")
-
+__all__ = ["PyOpenSSLBackend", "backend"]
 
 backend = PyOpenSSLBackend()

@@ -1,0 +1,58 @@
+"""The ``Backend`` object registered as ``tlsplug_pyopenssl:backend``."""
+
+from __future__ import annotations
+
+from typing import Dict, FrozenSet
+
+from tlsplug.backend import ClientContext, Feature, TLSError, TLSOptions
+
+from ._translate import BACKEND_NAME, openssl_version
+
+__all__ = ["PyOpenSSLBackend"]
+
+
+class PyOpenSSLBackend:
+    """pyOpenSSL: the legacy escape hatch today, OCSP stapling with its own issue."""
+
+    name = BACKEND_NAME
+    # Above the stdlib backend (10): "auto" picks pyOpenSSL when installed, as PyMongo does.
+    priority = 20
+    features: FrozenSet[Feature] = frozenset(
+        {
+            Feature.CRL,
+            Feature.CRL_DER,
+            Feature.CLIENT_CERT,
+            Feature.ENCRYPTED_KEY,
+            Feature.LEGACY_PROFILE,
+            Feature.SANS_IO,
+        }
+    )
+
+    def __repr__(self) -> str:
+        return f"<PyOpenSSLBackend priority={self.priority}>"
+
+    def versions(self) -> Dict[str, str]:
+        """pyOpenSSL's and cryptography's versions, and the OpenSSL pyOpenSSL bundles."""
+        import cryptography
+        import OpenSSL
+
+        return {
+            "pyopenssl": OpenSSL.__version__,
+            "cryptography": cryptography.__version__,
+            "openssl": openssl_version(),
+        }
+
+    def check(self, options: TLSOptions) -> None:
+        """Every option of DESIGN.md is supported (OCSP checks arrive with their issue)."""
+
+    def create_context(self, options: TLSOptions) -> ClientContext:
+        """Validate files and build the context (``ConfigurationError`` on bad input)."""
+        from ._context import PyOpenSSLContext
+
+        self.check(options)
+        try:
+            return PyOpenSSLContext(options)
+        except TLSError as exc:
+            if exc.backend is None:
+                exc.backend = self.name  # the shared loaders do not know who asked
+            raise

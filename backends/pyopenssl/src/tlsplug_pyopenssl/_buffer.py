@@ -1,0 +1,131 @@
+"""The sans-IO ``TLSBuffer``: a pyOpenSSL ``Connection`` over memory BIOs.
+
+``SSL.Connection(ctx, None)`` gives OpenSSL a pair of memory BIOs: the caller feeds what
+arrived with ``receive_from_network`` and sends what ``pull_outgoing`` returns. Writes to a
+memory BIO never block, so only ``WantReadError`` reaches the caller. Every check of
+``wrap_socket`` runs inside ``do_handshake``, through the same error choke point.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from OpenSSL import SSL
+
+from tlsplug.backend import TLSOptions, WantReadError, WantWriteError
+
+from ._context import finish_handshake
+from ._peer import PeerInfo
+from ._translate import BACKEND_NAME, _translate_errors, reasons_of
+from ._verify import ConnectionState
+
+__all__ = ["PyOpenSSLBuffer"]
+
+_CHUNK = 64 * 1024
+
+
+class PyOpenSSLBuffer(PeerInfo):
+    """A TLS client over memory buffers; the caller moves the bytes."""
+
+    backend_name = BACKEND_NAME
+
+    def __init__(self, conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
+        """Wrap a memory-BIO ``Connection`` prepared by the context."""
+        self._conn = conn
+        self._state = state
+        self._options = options
+        self._verified = options.verify_certificates
+        self.server_hostname = state.server_hostname
+
+    def do_handshake(self) -> None:
+        """Advance the handshake; return once it is complete and every check passed."""
+        if self._state.handshake_done:
+            return
+        with _translate_errors(self._state, self._conn, "handshake"):
+            try:
+                self._conn.do_handshake()
+            except SSL.WantReadError:
+                raise WantReadError("need more bytes from the peer") from None
+            except SSL.WantWriteError:  # pragma: no cover - memory BIOs always take writes
+                raise WantWriteError("send the pending bytes first") from None
+            finish_handshake(self._conn, self._state, self._options)
+
+    def read(self, amt: int) -> bytes:
+        """Up to ``amt`` bytes of plaintext; ``b""`` after close_notify or a ragged EOF."""
+        if not self._state.handshake_done:
+            self.do_handshake()
+        with _translate_errors(self._state, self._conn, "read"):
+            try:
+                return self._conn.recv(amt)
+            except SSL.WantReadError:
+                raise WantReadError("need more bytes from the peer") from None
+            except SSL.ZeroReturnError:
+                return b""
+            except SSL.SysCallError as exc:
+                if self._state.handshake_done and exc.args and exc.args[0] in (-1, 0):
+                    return b""  # the transport closed without close_notify
+                raise
+
+    def write(self, data: bytes) -> int:
+        """Encrypt ``data``; return how many bytes were taken (then ``pull_outgoing``)."""
+        if not self._state.handshake_done:
+            self.do_handshake()
+        if not data:
+            return 0
+        with _translate_errors(self._state, self._conn, "write"):
+            try:
+                return self._conn.send(data)
+            except SSL.WantReadError:
+                raise WantReadError("need more bytes from the peer") from None
+
+    def receive_from_network(self, data: bytes) -> None:
+        """Bytes that arrived from the peer."""
+        if data:
+            with _translate_errors(self._state, self._conn, "read"):
+                self._conn.bio_write(data)
+
+    def receive_eof(self) -> None:
+        """The peer's transport closed."""
+        with _translate_errors(self._state, self._conn, "read"):
+            self._conn.bio_shutdown()
+
+    def pull_outgoing(self, amt: Optional[int] = None) -> bytes:
+        """Bytes waiting to be sent to the peer (all of them when ``amt`` is None)."""
+        parts: List[bytes] = []
+        left = amt
+        with _translate_errors(self._state, self._conn, "write"):
+            while left is None or left > 0:
+                try:
+                    data = self._conn.bio_read(_CHUNK if left is None else min(left, _CHUNK))
+                except SSL.WantReadError:
+                    break  # the outgoing BIO is empty
+                if not data:
+                    break
+                parts.append(data)
+                if left is not None:
+                    left -= len(data)
+        return b"".join(parts)
+
+    def shutdown(self) -> None:
+        """Queue close_notify (then ``pull_outgoing``); sessions stay resumable."""
+        with _translate_errors(self._state, self._conn, "shutdown"):
+            try:
+                self._conn.shutdown()
+            except SSL.WantReadError:
+                pass  # close_notify is queued; the peer's answer is not awaited
+            except (SSL.SysCallError, SSL.ZeroReturnError):
+                self._conn.set_shutdown(self._conn.get_shutdown() | SSL.SENT_SHUTDOWN)
+            except SSL.Error as exc:
+                # After the transport's EOF OpenSSL is in a fatal state and refuses with an
+                # empty error queue; the stdlib backend ignores its SSLEOFError alike.
+                if reasons_of(exc):
+                    raise
+                self._conn.set_shutdown(self._conn.get_shutdown() | SSL.SENT_SHUTDOWN)
+
+    def __repr__(self) -> str:
+        return f"<PyOpenSSLBuffer {self.server_hostname!r} {self.version() or 'handshaking'}>"
+
+    @property
+    def ocsp_status(self) -> Optional[str]:
+        """What OCSP concluded (OCSP arrives with its own issue: always None for now)."""
+        return None

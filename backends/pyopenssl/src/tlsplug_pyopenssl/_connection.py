@@ -1,0 +1,261 @@
+"""The blocking ``TLSSocket``: a pyOpenSSL ``Connection`` over a non-blocking socket.
+
+pyOpenSSL on a socket with a timeout raises ``WantReadError`` out of ``do_handshake()``
+instead of waiting, so the socket is switched to non-blocking and every operation loops on
+``WantRead``/``WantWrite``, sleeping in ``poll``/``select`` (never spinning) until one
+deadline - the socket's timeout, for the whole operation - passes. ``send`` may take less
+than it was given (pyOpenSSL enables ``SSL_MODE_ENABLE_PARTIAL_WRITE``), so ``sendall``
+loops. After the handshake a close_notify and a ragged EOF both read as ``b""``, exactly as
+the stdlib backend reports them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import select
+import socket
+import time
+from typing import Any, Callable, Optional, TypeVar
+
+from OpenSSL import SSL
+
+from tlsplug.backend import TLSOptions, error_for_code
+
+from ._context import finish_handshake
+from ._peer import PeerInfo
+from ._translate import BACKEND_NAME, _translate_errors
+from ._verify import ConnectionState
+
+__all__ = ["PyOpenSSLSocket"]
+
+T = TypeVar("T")
+
+# pyOpenSSL refuses more than 2**31-1 bytes per SSL_write; a 1 GiB slice stays well below.
+_MAX_WRITE = 1 << 30
+
+
+def _wait(sock: socket.socket, for_write: bool, deadline: Optional[float]) -> None:
+    """Sleep until ``sock`` is readable/writable, or raise ``TimeoutError`` at ``deadline``."""
+    if deadline is None:
+        timeout: Optional[float] = None
+    else:
+        timeout = deadline - time.monotonic()
+        if timeout <= 0:
+            raise TimeoutError("the operation timed out")
+    fd = sock.fileno()
+    if fd < 0:
+        raise OSError("the socket is closed")
+    if hasattr(select, "poll"):  # no descriptor limit, no extra fd (unlike epoll)
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT if for_write else select.POLLIN)
+        ready = poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
+    else:  # pragma: no cover - Windows
+        r, w, _ = select.select(
+            [] if for_write else [fd], [fd] if for_write else [], [], timeout
+        )
+        ready = r or w  # type: ignore[assignment]
+    if not ready:
+        raise TimeoutError("the operation timed out")
+
+
+class PyOpenSSLSocket(PeerInfo):
+    """A connected, verified TLS client socket (blocking, with the socket's timeout)."""
+
+    backend_name = BACKEND_NAME
+
+    def __init__(
+        self,
+        conn: SSL.Connection,
+        state: ConnectionState,
+        sock: socket.socket,
+        options: TLSOptions,
+    ) -> None:
+        """Take over ``sock`` (made non-blocking; its timeout is kept here)."""
+        self._conn = conn
+        self._state = state
+        self._sock = sock
+        self._options = options
+        self._verified = options.verify_certificates
+        self._timeout = sock.gettimeout()
+        self._closed = False
+        self.server_hostname = state.server_hostname
+        sock.setblocking(False)
+
+    @classmethod
+    def handshake(
+        cls,
+        conn: SSL.Connection,
+        state: ConnectionState,
+        sock: socket.socket,
+        options: TLSOptions,
+    ) -> PyOpenSSLSocket:
+        """Wrap, handshake and check; on failure close the socket (as ``ssl`` does)."""
+        self = cls(conn, state, sock, options)
+        try:
+            with _translate_errors(state, conn, "handshake"):
+                self._retry(conn.do_handshake, self._deadline())
+                finish_handshake(conn, state, options)
+        except BaseException:
+            self._abort()
+            raise
+        return self
+
+    # -- the I/O loop ---------------------------------------------------------------------
+
+    def _deadline(self) -> Optional[float]:
+        return None if self._timeout is None else time.monotonic() + self._timeout
+
+    def _retry(self, operation: Callable[[], T], deadline: Optional[float]) -> T:
+        while True:
+            try:
+                return operation()
+            except SSL.WantReadError:
+                _wait(self._sock, False, deadline)
+            except SSL.WantWriteError:
+                _wait(self._sock, True, deadline)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise error_for_code(
+                "connection-closed", "the TLS socket is closed", backend=BACKEND_NAME
+            )
+
+    # -- data -----------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> int:
+        """Send some of ``data``; return how many bytes were taken."""
+        self._check_open()
+        view = memoryview(data).cast("B")[:_MAX_WRITE]
+        if not view:
+            return 0
+        with _translate_errors(self._state, self._conn, "write"):
+            return self._retry(lambda: self._conn.send(view), self._deadline())
+
+    def sendall(self, data: bytes) -> None:
+        """Send all of ``data`` within one deadline, looping over partial writes."""
+        self._check_open()
+        view = memoryview(data).cast("B")
+        deadline = self._deadline()
+        sent = 0
+        with _translate_errors(self._state, self._conn, "write"):
+            while sent < len(view):
+                # After WantWrite OpenSSL needs the same bytes again: ``sent`` only moves on
+                # success, and SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows a new view object.
+                chunk = view[sent : sent + _MAX_WRITE]
+                sent += self._retry(functools.partial(self._conn.send, chunk), deadline)
+
+    def recv(self, bufsize: int) -> bytes:
+        """Up to ``bufsize`` bytes; ``b""`` after close_notify or a ragged EOF."""
+        self._check_open()
+        if bufsize <= 0:
+            return b""
+        with _translate_errors(self._state, self._conn, "read"):
+            try:
+                return self._retry(lambda: self._conn.recv(bufsize), self._deadline())
+            except SSL.ZeroReturnError:
+                return b""
+            except SSL.SysCallError as exc:
+                if _is_eof(exc):
+                    return b""  # ragged EOF after the handshake: same as the stdlib backend
+                raise
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        """Read into ``buffer``; return the count (0 at EOF)."""
+        self._check_open()
+        size = nbytes or memoryview(buffer).nbytes
+        if size <= 0:
+            return 0
+        with _translate_errors(self._state, self._conn, "read"):
+            try:
+                return self._retry(
+                    lambda: self._conn.recv_into(buffer, size), self._deadline()
+                )
+            except SSL.ZeroReturnError:
+                return 0
+            except SSL.SysCallError as exc:
+                if _is_eof(exc):
+                    return 0
+                raise
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Send close_notify when the socket can take it, then close (idempotent).
+
+        ``SSL_free`` drops the session from the cache and marks it not resumable unless
+        ``SSL_SENT_SHUTDOWN`` is set (ssl/ssl_lib.c ``ssl_clear_bad_session``), so the flag
+        is set even when close_notify could not be written.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._state.handshake_done:
+                with contextlib.suppress(SSL.Error, OSError):
+                    self._conn.shutdown()  # non-blocking: writes close_notify or gives up
+        finally:
+            self._abort()
+
+    def _abort(self) -> None:
+        self._closed = True
+        try:
+            if self._state.handshake_done:
+                self._conn.set_shutdown(self._conn.get_shutdown() | SSL.SENT_SHUTDOWN)
+        except (SSL.Error, OSError):  # pragma: no cover - defensive
+            pass
+        self._sock.close()
+
+    def __enter__(self) -> PyOpenSSLSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else (self.version() or "handshaking")
+        return f"<PyOpenSSLSocket {self.server_hostname!r} {state}>"
+
+    # -- socket-like ----------------------------------------------------------------------
+
+    def fileno(self) -> int:
+        """The underlying socket's file descriptor."""
+        return self._sock.fileno()
+
+    def settimeout(self, timeout: Optional[float]) -> None:
+        """Set the timeout of later operations (the socket itself stays non-blocking)."""
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be non-negative or None")
+        self._timeout = timeout
+
+    def gettimeout(self) -> Optional[float]:
+        """The timeout of each operation, as given to the socket."""
+        return self._timeout
+
+    def getpeername(self) -> Any:
+        """The remote address."""
+        return self._sock.getpeername()
+
+    def getsockname(self) -> Any:
+        """The local address."""
+        return self._sock.getsockname()
+
+    @property
+    def socket(self) -> socket.socket:
+        """The underlying socket (non-blocking; do not read or write it directly)."""
+        return self._sock
+
+    @property
+    def ocsp_status(self) -> Optional[str]:
+        """What OCSP concluded (OCSP arrives with its own issue: always None for now)."""
+        return None
+
+    @property
+    def connection(self) -> SSL.Connection:
+        """The native pyOpenSSL ``Connection`` (escape hatch; do not do I/O on it)."""
+        return self._conn
+
+
+def _is_eof(exc: SSL.SysCallError) -> bool:
+    # pyOpenSSL turns OpenSSL 3's SSL_R_UNEXPECTED_EOF_WHILE_READING into (-1, 'Unexpected EOF').
+    return bool(exc.args) and exc.args[0] in (-1, 0)

@@ -1,0 +1,250 @@
+"""``TLSOptions`` turned into one ``OpenSSL.SSL.Context``, built once and never mutated.
+
+pyOpenSSL 26.2 refuses to mutate a ``Context`` once a ``Connection`` was made from it (the
+``_require_not_used`` guard); everything that differs per connection (SNI, the host/IP to
+verify, the connection's state) is set on the ``Connection``, so one context serves every
+thread.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from typing import Dict, Optional, Tuple
+
+from cryptography import x509
+from OpenSSL import SSL, crypto
+
+from tlsplug.backend import (
+    X509_V_FLAG_X509_STRICT,
+    ConfigurationError,
+    Materials,
+    Policy,
+    TLSBuffer,
+    TLSOptions,
+    TLSSocket,
+    certificate_matches,
+    code_for_verify_error,
+    error_for_code,
+    load_materials,
+    normalize_hostname,
+    policy_for,
+)
+
+from ._strict import strict_violation
+from ._translate import BACKEND_NAME
+from ._verify import ConnectionState, configure_hostname, verify_callback, verify_error_string
+
+__all__ = ["PyOpenSSLContext", "build_context", "finish_handshake"]
+
+_VERSIONS: Dict[ssl.TLSVersion, int] = {
+    ssl.TLSVersion.TLSv1: SSL.TLS1_VERSION,
+    ssl.TLSVersion.TLSv1_1: SSL.TLS1_1_VERSION,
+    ssl.TLSVersion.TLSv1_2: SSL.TLS1_2_VERSION,
+    ssl.TLSVersion.TLSv1_3: SSL.TLS1_3_VERSION,
+}
+# openssl/ssl.h; pyOpenSSL only exposes OP_NO_RENEGOTIATION when its bindings have it.
+_OP_NO_RENEGOTIATION: int = getattr(SSL, "OP_NO_RENEGOTIATION", 0x40000000)
+_OP_LEGACY_SERVER_CONNECT: int = getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0x4)
+# CPython's client default (Modules/_ssl.c, _ssl__SSLContext_impl): the bug workarounds of
+# SSL_OP_ALL, but keep the empty-fragment CBC countermeasure (matters for legacy TLS 1.0).
+_OP_DEFAULTS: int = (
+    (SSL.OP_ALL & ~SSL.OP_DONT_INSERT_EMPTY_FRAGMENTS) | SSL.OP_NO_COMPRESSION | SSL.OP_NO_SSLv3
+)
+
+
+def _config_error(option: str, path: Optional[str], message: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{option} {path!r}: {message}" if path else f"{option}: {message}",
+        code="invalid-file",
+        backend=BACKEND_NAME,
+        option=option,
+        path=path,
+    )
+
+
+def _load_trust(ctx: SSL.Context, options: TLSOptions, materials: Materials) -> None:
+    trust = materials.trust
+    if trust.pem is not None:
+        if b"TRUSTED CERTIFICATE" in trust.pem:
+            # OpenSSL's "trusted" PEM (X509_AUX) is only read by its own file loader.
+            ctx.load_verify_locations(options.ca_file)
+            return
+        store = ctx.get_cert_store()
+        assert store is not None
+        for cert in x509.load_pem_x509_certificates(trust.pem):
+            store.add_cert(crypto.X509.from_cryptography(cert))
+    elif trust.cafile or trust.capath:
+        # pyOpenSSL cannot read the macOS keychain or the Windows store; system_trust()
+        # already answers certifi's bundle there, which is what users expect.
+        ctx.load_verify_locations(trust.cafile, trust.capath)
+
+
+def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> SSL.Context:
+    """A client ``SSL.Context`` applying ``policy`` and ``materials`` (never mutated later)."""
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    ctx.set_min_proto_version(_VERSIONS[policy.minimum_version])
+    ctx.set_max_proto_version(_VERSIONS[policy.maximum_version])
+    # The lists are spelled out suite by suite, so OpenSSL 3.0 and 4.0 expand them alike.
+    ctx.set_cipher_list(policy.ciphers.encode("ascii"))
+    if hasattr(ctx, "set_tls13_ciphersuites"):  # pyOpenSSL >= 24.2; older: same defaults
+        ctx.set_tls13_ciphersuites(policy.tls13_ciphersuites.encode("ascii"))
+    opts = _OP_DEFAULTS | _OP_NO_RENEGOTIATION
+    if policy.legacy_server_connect:
+        opts |= _OP_LEGACY_SERVER_CONNECT
+    ctx.set_options(opts)
+
+    if options.verify_certificates:
+        ctx.set_verify(SSL.VERIFY_PEER, verify_callback)
+    else:
+        ctx.set_verify(SSL.VERIFY_NONE)
+    store = ctx.get_cert_store()
+    assert store is not None
+    # CRL_CHECK (leaf only) is in the flags when a CRL is used: Python's VERIFY_CRL_CHECK_LEAF.
+    store.set_flags(policy.verify_flags)
+    try:
+        _load_trust(ctx, options, materials)
+    except (SSL.Error, crypto.Error) as exc:
+        raise _config_error(
+            "tlsCAFile", options.ca_file, f"not usable by OpenSSL ({exc})"
+        ) from exc
+    try:
+        for crl in materials.crls:
+            store.add_crl(crl)
+    except (SSL.Error, crypto.Error) as exc:
+        raise _config_error(
+            "tlsCRLFile", options.crl_file, f"not usable by OpenSSL ({exc})"
+        ) from exc
+
+    if materials.client_chain and materials.client_key is not None:
+        try:
+            ctx.use_certificate(materials.client_chain[0])
+            ctx.use_privatekey(materials.client_key)  # type: ignore[arg-type]
+            for extra in materials.client_chain[1:]:
+                ctx.add_extra_chain_cert(extra)
+            ctx.check_privatekey()
+        except (SSL.Error, crypto.Error, TypeError, ValueError) as exc:
+            # e.g. "ee key too small" under the security level, or an unsupported key type.
+            raise _config_error(
+                "tlsCertificateKeyFile", options.certificate_key_file,
+                f"OpenSSL refused the certificate or key ({exc})",
+            ) from exc
+    # OCSP (later issue): request_ocsp() per connection and set_ocsp_client_callback here.
+    return ctx
+
+
+def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
+    """The checks OpenSSL did not make inside the handshake; raise ``CertificateError``."""
+    state.handshake_done = True
+    host = state.server_hostname
+    if state.strict and options.verify_certificates and not _session_reused(conn):
+        chain = conn.get_verified_chain(as_cryptography=True) or []
+        violation = strict_violation(chain)
+        if violation is not None:
+            errnum, depth = violation
+            raise error_for_code(
+                code_for_verify_error(errnum),
+                f"TLS handshake with {host} failed: certificate verify failed: "
+                f"{verify_error_string(errnum)} (OpenSSL verify error {errnum} at depth "
+                f"{depth}; an X509_STRICT check OpenSSL 4.0 dropped, made by tlsplug)",
+                backend=BACKEND_NAME,
+            )
+    if options.verify_hostname and host and not state.hostname_checked_by_openssl:
+        # tlsAllowInvalidCertificates alone still checks the name (project decision).
+        cert = conn.get_peer_certificate(as_cryptography=True)
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        der = cert.public_bytes(Encoding.DER) if cert is not None else b""
+        if not certificate_matches(der, host):
+            raise error_for_code(
+                "hostname-mismatch",
+                f"TLS handshake with {host} failed: the certificate is not valid for "
+                f"{host!r} (subjectAltName checked)",
+                backend=BACKEND_NAME,
+            )
+
+
+def _valid_name(name: str, is_ip: bool) -> bool:
+    # The rule the stdlib backend applies (what ssl does with the name): the IDNA codec
+    # refuses empty labels and labels over 63 octets, before any byte is sent.
+    if not name or "\x00" in name:
+        return False
+    if is_ip:
+        return True
+    try:
+        return name.isascii() and bool(name.encode("idna"))
+    except UnicodeError:
+        return False
+
+
+def _session_reused(conn: SSL.Connection) -> bool:
+    # A resumed session skips certificate verification; the first handshake was checked.
+    try:
+        from OpenSSL._util import lib
+
+        return bool(lib.SSL_session_reused(conn._ssl))
+    except (ImportError, AttributeError):  # pragma: no cover
+        return False
+
+
+class PyOpenSSLContext:
+    """A ``ClientContext`` over one shared, immutable ``SSL.Context``."""
+
+    backend_name = BACKEND_NAME
+
+    def __init__(self, options: TLSOptions) -> None:
+        """Load and check every file, then build the native context."""
+        self.options = options
+        self.materials = load_materials(options)
+        self.policy = policy_for(options)
+        self.native = build_context(options, self.materials, self.policy)
+
+    def __repr__(self) -> str:
+        return f"<PyOpenSSLContext {self.options!r}>"
+
+    def new_connection(
+        self, sock: Optional[socket.socket], server_hostname: Optional[str]
+    ) -> Tuple[SSL.Connection, ConnectionState]:
+        """A client ``Connection`` (socket, or memory BIOs when ``sock`` is None)."""
+        if self.options.verify_hostname and server_hostname is None:
+            raise ConfigurationError(
+                "server_hostname is required while hostnames are verified",
+                code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
+                hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
+            )
+        state = ConnectionState(
+            server_hostname, strict=bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
+        )
+        if server_hostname is not None:
+            state.name, state.ip = normalize_hostname(server_hostname)
+            if not _valid_name(state.name, state.ip is not None):
+                raise ConfigurationError(
+                    f"server_hostname {server_hostname!r} is empty or not a valid host name",
+                    code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
+                )
+        conn = SSL.Connection(self.native, sock)
+        conn.set_app_data(state)
+        if state.name is not None and state.ip is None:
+            conn.set_tlsext_host_name(state.name.encode("ascii"))  # never for IP literals
+        if self.options.verify_certificates and self.options.verify_hostname:
+            configure_hostname(conn, state)
+        conn.set_connect_state()
+        return conn, state
+
+    def wrap_socket(
+        self, sock: socket.socket, server_hostname: Optional[str] = None
+    ) -> TLSSocket:
+        """Handshake over ``sock`` and run every check (``TLSError`` on failure)."""
+        from ._connection import PyOpenSSLSocket
+
+        if sock.gettimeout() == 0.0:  # same rule as the stdlib backend
+            raise ValueError("wrap_socket needs a blocking socket; use wrap_buffers instead")
+        conn, state = self.new_connection(sock, server_hostname)  # like ssl: sock kept open
+        return PyOpenSSLSocket.handshake(conn, state, sock, self.options)
+
+    def wrap_buffers(self, server_hostname: Optional[str] = None) -> TLSBuffer:
+        """A sans-IO connection with the same checks as ``wrap_socket``."""
+        from ._buffer import PyOpenSSLBuffer
+
+        conn, state = self.new_connection(None, server_hostname)
+        return PyOpenSSLBuffer(conn, state, self.options)

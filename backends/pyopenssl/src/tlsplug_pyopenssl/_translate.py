@@ -1,0 +1,253 @@
+"""The one place where a native error becomes a ``TLSError``: ``_translate_errors()``.
+
+Handshake, send, recv, close and the sans-IO object all run inside it, so every failure
+gets a stable code, the native exception as ``__cause__`` and its text in the message, and
+nothing from ``OpenSSL`` escapes to the caller. Certificate failures are decided by the
+``X509_V_ERR_*`` number the verify callback recorded (``code_for_verify_error``), never by
+the wording of the final error, which changes between OpenSSL releases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+from typing import Iterator, List, Optional, Protocol
+
+from OpenSSL import SSL
+
+from tlsplug.backend import (
+    TLSError,
+    WantReadError,
+    WantWriteError,
+    code_for_verify_error,
+    error_for_code,
+)
+
+from ._verify import ConnectionState, verify_error_string, verify_result
+
+__all__ = ["BACKEND_NAME", "openssl_version", "reasons_of", "translate", "_translate_errors"]
+
+BACKEND_NAME = "pyopenssl"
+
+_CLOSED_ERRNOS = frozenset(
+    {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ENOTCONN, errno.ESHUTDOWN}
+)
+
+# OpenSSL reasons as tokens: ERR_reason_error_string() spells SSL_R_FOO_BAR as "foo bar";
+# upper-cased with underscores it is the ``SSLError.reason`` the stdlib backend matches, so
+# both backends use the same sets (src/tlsplug/_stdlib/_translate.py), spelled for 3.0 and 4.0.
+_PROTOCOL_VERSION = frozenset(
+    {
+        "UNSUPPORTED_PROTOCOL",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "NO_PROTOCOLS_AVAILABLE",
+        "WRONG_SSL_VERSION",
+        "VERSION_TOO_LOW",
+        "VERSION_TOO_HIGH",
+        "TLSV1_ALERT_INAPPROPRIATE_FALLBACK",
+    }
+)
+_NO_SHARED_CIPHER = frozenset(
+    {
+        "NO_SHARED_CIPHER",
+        "NO_CIPHERS_AVAILABLE",
+        "NO_SUITABLE_SIGNATURE_ALGORITHM",
+        "NO_SHARED_SIGNATURE_ALGORITHMS",
+        "WRONG_CIPHER_RETURNED",
+        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
+        "NO_SHARED_GROUPS",
+        "NO_SUITABLE_KEY_SHARE",
+    }
+)
+# A handshake_failure alert before the ServerHello is what pre-2018 servers answer to a
+# ClientHello without a suite they know; after it, the server refused something else.
+_HANDSHAKE_FAILURE_ALERT = frozenset({"SSLV3_ALERT_HANDSHAKE_FAILURE", "ALERT_HANDSHAKE_FAILURE"})
+_NOT_TLS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "RECORD_LAYER_FAILURE",  # OpenSSL 3.2+ (and 4.0) for what 3.0 calls the above
+        "PACKET_LENGTH_TOO_LONG",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "UNKNOWN_PROTOCOL",
+        "RECORD_LENGTH_MISMATCH",
+    }
+)
+_CLIENT_CERT_REFUSED = frozenset(
+    {
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_CERTIFICATE_REVOKED",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "TLSV1_ALERT_ACCESS_DENIED",
+    }
+)
+_LEGACY_RENEGOTIATION = "UNSAFE_LEGACY_RENEGOTIATION_DISABLED"
+_LEGACY_HINT = (
+    "The server predates RFC 5746 secure renegotiation (a server older than 2018); "
+    "connect with tlsProfile=legacy."
+)
+
+
+def _token(reason: str) -> str:
+    token = reason.strip().upper().replace(" ", "_").replace("-", "_")
+    # OpenSSL 4.0 renamed the alerts SSLv3 defined (reasons 1010-1047, e.g. "sslv3 alert
+    # handshake failure" -> "tls alert handshake failure") when it removed SSLv3; the
+    # numbers did not change. Back to the 3.0 token so both backends share one vocabulary.
+    if token.startswith("TLS_ALERT_"):
+        token = "SSLV3_ALERT_" + token[len("TLS_ALERT_") :]
+    return token
+
+
+class _Maker(Protocol):
+    def __call__(self, code: str, what: str, hint: Optional[str] = None) -> TLSError: ...
+
+
+def openssl_version() -> str:
+    """The OpenSSL version pyOpenSSL runs on (its wheel bundles its own)."""
+    raw = SSL.OpenSSL_version(SSL.OPENSSL_VERSION)
+    return raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def reasons_of(exc: SSL.Error) -> List[str]:
+    """The reason strings of an ``SSL.Error`` (its args are a list of (lib, func, reason))."""
+    out: List[str] = []
+    for arg in exc.args:
+        if isinstance(arg, list):
+            for entry in arg:
+                if isinstance(entry, tuple) and entry:
+                    out.append(str(entry[-1]))
+                else:
+                    out.append(str(entry))
+        else:
+            out.append(str(arg))
+    return [r for r in out if r]
+
+
+def _native_text(exc: BaseException) -> str:
+    if isinstance(exc, SSL.Error) and not isinstance(exc, SSL.SysCallError):
+        return "; ".join(reasons_of(exc)) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _where(state: Optional[ConnectionState], operation: str) -> str:
+    host = state.server_hostname if state is not None else None
+    return f"TLS {operation}" + (f" with {host}" if host else "")
+
+
+def translate(
+    exc: BaseException,
+    state: Optional[ConnectionState],
+    conn: Optional[SSL.Connection],
+    operation: str,
+) -> TLSError:
+    """The ``TLSError`` for a native exception raised during ``operation``."""
+    if isinstance(exc, TLSError):
+        return exc
+    where = _where(state, operation)
+    native = _native_text(exc)
+
+    def make(code: str, what: str, hint: Optional[str] = None) -> TLSError:
+        return error_for_code(
+            code, f"{where} failed: {what} ({native})", backend=BACKEND_NAME, hint=hint
+        )
+
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return make("timeout", "the peer did not answer in time")
+    if isinstance(exc, SSL.ZeroReturnError):
+        return make("connection-closed", "the peer closed the TLS connection")
+    if isinstance(exc, SSL.SysCallError):
+        code_no = exc.args[0] if exc.args else None
+        if code_no == -1 or code_no in _CLOSED_ERRNOS or code_no == 0:
+            return make("connection-closed", "the peer closed the connection")
+        return make("handshake-failure", "a system call failed")
+    if isinstance(exc, SSL.Error):
+        return _translate_ssl_error(exc, state, conn, make)
+    if isinstance(exc, (ConnectionError, BrokenPipeError)):
+        return make("connection-closed", "the peer closed the connection")
+    if isinstance(exc, OSError) and exc.errno in _CLOSED_ERRNOS:
+        return make("connection-closed", "the peer closed the connection")
+    return make("handshake-failure", "unexpected error")
+
+
+def _negotiated(conn: Optional[SSL.Connection]) -> bool:
+    try:
+        return conn is not None and conn.get_cipher_name() is not None
+    except Exception:  # a broken connection object answers nothing useful
+        return False
+
+
+def _translate_ssl_error(
+    exc: SSL.Error,
+    state: Optional[ConnectionState],
+    conn: Optional[SSL.Connection],
+    make: _Maker,
+) -> TLSError:
+    tokens = [_token(r) for r in reasons_of(exc)]
+    if "CERTIFICATE_VERIFY_FAILED" in tokens:
+        errnum = state.verify_error if state is not None else None
+        depth = state.verify_depth if state is not None else None
+        if errnum is None and conn is not None:
+            errnum = verify_result(conn)
+        if errnum is None:
+            return make("cert-invalid", "certificate verify failed")
+        at = f" at depth {depth}" if depth is not None else ""
+        return make(
+            code_for_verify_error(errnum),
+            f"certificate verify failed: {verify_error_string(errnum)} "
+            f"(OpenSSL verify error {errnum}{at})",
+        )
+    for token in tokens:
+        if token in _PROTOCOL_VERSION or token.endswith("_ALERT_PROTOCOL_VERSION"):
+            return make(
+                "protocol-version",
+                "no TLS version in common with the server",
+                hint=(
+                    "The server and client share no TLS version. Old servers need "
+                    f"tlsProfile=legacy. OpenSSL in use: {openssl_version()} (pyOpenSSL's)."
+                ),
+            )
+        if token in _NO_SHARED_CIPHER or (
+            token in _HANDSHAKE_FAILURE_ALERT and not _negotiated(conn)
+        ):
+            return make("no-shared-cipher", "the server accepted none of the offered cipher suites")
+        if token in _NOT_TLS:
+            return make("not-tls", "the peer does not speak TLS")
+        if token in _CLIENT_CERT_REFUSED or token in _HANDSHAKE_FAILURE_ALERT:
+            return make(
+                "handshake-failure",
+                "the server refused the client certificate, or requires one and none was "
+                "given (tlsCertificateKeyFile)",
+                hint=(
+                    "Set tlsCertificateKeyFile to a certificate the server's CA issued for "
+                    "client authentication; the server's log says which check failed."
+                ),
+            )
+        if token == _LEGACY_RENEGOTIATION:
+            return make(
+                "handshake-failure",
+                "the server does not support secure renegotiation",
+                hint=_LEGACY_HINT,
+            )
+        if "EOF" in token:
+            return make("connection-closed", "the peer closed the connection")
+    return make("handshake-failure", "TLS failure")
+
+
+@contextlib.contextmanager
+def _translate_errors(
+    state: Optional[ConnectionState],
+    conn: Optional[SSL.Connection],
+    operation: str,
+) -> Iterator[None]:
+    """Run the block; re-raise any native failure as the matching ``TLSError``."""
+    try:
+        yield
+    except (TLSError, WantReadError, WantWriteError):
+        raise
+    except Exception as exc:
+        raise translate(exc, state, conn, operation) from exc

@@ -1,0 +1,143 @@
+"""Certificate verification plumbing: the verify callback, OpenSSL's own host/IP check.
+
+The verify callback never changes OpenSSL's verdict; it only records the *first* failing
+``X509_V_ERR_*`` number (and its depth) for the connection, because that number - not the
+text of the final ``SSL.Error`` - decides the error code (``cert-expired`` vs
+``cert-untrusted`` vs ``cert-revoked`` ...), exactly as CPython reads
+``SSL_get_verify_result`` for ``SSLCertVerificationError.verify_code``.
+
+Host and IP checks are OpenSSL's (``X509_VERIFY_PARAM_set1_host`` / ``set1_ip``) with the
+flags CPython uses (Modules/_ssl.c ``_ssl_configure_hostname``), so the stdlib backend and
+this one run the very same matcher. pyOpenSSL has no public API for it (as of 26.x); the
+cffi bindings of ``cryptography`` do, and when a future build lacks them we fall back to
+``certificate_matches`` after the handshake (``ConnectionState.hostname_checked_by_openssl``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from typing import Any, Optional, Union
+
+from OpenSSL import SSL, crypto
+
+__all__ = [
+    "ConnectionState",
+    "configure_hostname",
+    "state_of",
+    "verify_callback",
+    "verify_error_string",
+    "verify_result",
+]
+
+# openssl/x509v3.h; what CPython sets: never the subject CN, no "f*.example.com" wildcards.
+X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4
+X509_CHECK_FLAG_NEVER_CHECK_SUBJECT = 0x20
+HOST_FLAGS = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+try:  # the cffi bindings pyOpenSSL itself is built on (cryptography's _openssl)
+    from OpenSSL._util import ffi as _ffi
+    from OpenSSL._util import lib as _lib
+
+    _HAS_PARAM_API = all(
+        hasattr(_lib, name)
+        for name in (
+            "SSL_get0_param",
+            "X509_VERIFY_PARAM_set1_host",
+            "X509_VERIFY_PARAM_set1_ip",
+            "X509_VERIFY_PARAM_set_hostflags",
+        )
+    )
+except ImportError:  # pragma: no cover - pyOpenSSL without its private bindings
+    _ffi = _lib = None
+    _HAS_PARAM_API = False
+
+# Fallback texts (openssl/crypto/x509/x509_txt.c) if X509_verify_cert_error_string is absent.
+_VERIFY_TEXTS = {
+    2: "unable to get issuer certificate",
+    9: "certificate is not yet valid",
+    10: "certificate has expired",
+    18: "self-signed certificate",
+    19: "self-signed certificate in certificate chain",
+    20: "unable to get local issuer certificate",
+    21: "unable to verify the first certificate",
+    23: "certificate revoked",
+    62: "hostname mismatch",
+    64: "IP address mismatch",
+}
+
+
+@dataclasses.dataclass
+class ConnectionState:
+    """What one connection learned during its handshake (stored as its app data)."""
+
+    server_hostname: Optional[str]
+    #: The name or IP checked; SNI is ``name`` unless ``ip`` is set.
+    name: Optional[str] = None
+    ip: Optional[IPAddress] = None
+    #: The first X509_V_ERR_* number the chain verification reported, and its depth.
+    verify_error: Optional[int] = None
+    verify_depth: Optional[int] = None
+    #: True when OpenSSL checks the host inside chain verification (no post-check needed).
+    hostname_checked_by_openssl: bool = False
+    #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
+    strict: bool = False
+    handshake_done: bool = False
+
+
+
+def state_of(conn: SSL.Connection) -> ConnectionState:
+    """The ``ConnectionState`` attached to ``conn`` by the context."""
+    state = conn.get_app_data()
+    assert isinstance(state, ConnectionState)
+    return state
+
+
+def verify_callback(
+    conn: SSL.Connection, cert: crypto.X509, errnum: int, depth: int, ok: int
+) -> bool:
+    """Record the first failure for ``conn`` and return OpenSSL's own verdict unchanged."""
+    if not ok:
+        state = conn.get_app_data()
+        if isinstance(state, ConnectionState) and state.verify_error is None:
+            state.verify_error = errnum
+            state.verify_depth = depth
+    return bool(ok)
+
+
+def configure_hostname(conn: SSL.Connection, state: ConnectionState) -> None:
+    """Ask OpenSSL to check ``state.name``/``state.ip`` during chain verification.
+
+    Per connection (``SSL_get0_param``), so the shared context is never touched.
+    """
+    if not _HAS_PARAM_API or state.name is None:
+        return
+    ssl_ptr: Any = conn._ssl  # the bindings need the SSL*; no public accessor
+    param = _lib.SSL_get0_param(ssl_ptr)
+    _lib.X509_VERIFY_PARAM_set_hostflags(param, HOST_FLAGS)
+    if state.ip is not None:
+        packed = state.ip.packed
+        ok = _lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
+    else:
+        raw = state.name.encode("ascii")
+        ok = _lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw))
+    # set1_host refuses names with NUL and the like; the post-handshake check then decides.
+    state.hostname_checked_by_openssl = ok == 1
+
+
+def verify_result(conn: SSL.Connection) -> Optional[int]:
+    """``SSL_get_verify_result`` for ``conn`` (None when the binding is missing or X509_V_OK)."""
+    if _lib is None or not hasattr(_lib, "SSL_get_verify_result"):
+        return None  # pragma: no cover
+    result = int(_lib.SSL_get_verify_result(conn._ssl))
+    return result or None
+
+
+def verify_error_string(errnum: int) -> str:
+    """OpenSSL's text for ``errnum``, e.g. "certificate has expired" (what users search for)."""
+    if _lib is not None and hasattr(_lib, "X509_verify_cert_error_string"):
+        text = _ffi.string(_lib.X509_verify_cert_error_string(errnum))
+        return text.decode("ascii", "replace") if isinstance(text, bytes) else str(text)
+    return _VERIFY_TEXTS.get(errnum, f"verify error {errnum}")  # pragma: no cover
