@@ -12,6 +12,9 @@ from typing import List
 import pytest
 
 import tlsplug
+from tlsplug.testing.hypothesis_profiles import register
+
+register()  # HYPOTHESIS_PROFILE=dev|ci|deep (default dev)
 
 
 def backend_names() -> List[str]:

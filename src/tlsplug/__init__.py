@@ -17,7 +17,13 @@ from ._errors import (
 )
 from ._options import TLSOptions
 from ._protocols import ClientContext, Feature, TLSBuffer, TLSSocket
-from ._registry import available_backends, create_context, get_backend, select_backend
+from ._registry import (
+    available_backends,
+    clear_context_cache,
+    create_context,
+    get_backend,
+    select_backend,
+)
 from ._uri import parse_txt_record
 
 __version__ = "0.1.0"
@@ -36,6 +42,7 @@ __all__ = [
     "TLSSocket",
     "__version__",
     "available_backends",
+    "clear_context_cache",
     "connect",
     "create_context",
     "get_backend",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from typing import List, Optional
@@ -56,6 +57,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_CONFIG
+    # OCSP soft-fails are WARNINGs on tlsplug.ocsp; the commands report them in their own
+    # output (check: ocsp_status), so without a logging setup they must not reach stderr
+    # through logging's last-resort handler.
+    package_logger = logging.getLogger("tlsplug")
+    if not any(isinstance(h, logging.NullHandler) for h in package_logger.handlers):
+        package_logger.addHandler(logging.NullHandler())
     # Look sys.stdout up now, not at import: tests and callers may have replaced it.
     stream = sys.stdout
     _survive_narrow_encodings(stream)

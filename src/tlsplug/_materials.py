@@ -12,6 +12,7 @@ import errno
 import os
 import re
 import ssl
+import stat
 from typing import TYPE_CHECKING, List, Optional
 
 from ._errors import ConfigurationError
@@ -62,8 +63,19 @@ def _error(option: str, path: str, message: str, code: str) -> ConfigurationErro
 def read_option_file(option: str, path: str) -> bytes:
     """Read a file named by an option, mapping every OS failure to a ``ConfigurationError``."""
     try:
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size > MAX_FILE_SIZE:
+        # O_NONBLOCK: opening a FIFO nobody writes to would otherwise block forever; the
+        # descriptor is refused below unless it is a regular file (where the flag is a no-op).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with open(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "Is a directory")
+            if not stat.S_ISREG(info.st_mode):
+                raise _error(
+                    option, path, "is not a regular file (a pipe, socket or device)",
+                    "invalid-file",
+                )
+            if info.st_size > MAX_FILE_SIZE:
                 raise _error(option, path, f"larger than {MAX_FILE_SIZE} bytes", "invalid-file")
             data = handle.read(MAX_FILE_SIZE + 1)
     except FileNotFoundError as exc:
@@ -75,6 +87,9 @@ def read_option_file(option: str, path: str) -> bytes:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _error(option, path, "symbolic link loop", "file-not-found") from exc
+        if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG):
+            # "/etc/hosts/ca.pem": a path that cannot name a file is not an access problem.
+            raise _error(option, path, exc.strerror or str(exc), "file-not-found") from exc
         raise _error(option, path, exc.strerror or str(exc), "file-unreadable") from exc
     if len(data) > MAX_FILE_SIZE:
         raise _error(option, path, f"larger than {MAX_FILE_SIZE} bytes", "invalid-file")

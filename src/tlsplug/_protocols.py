@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import enum
 import socket
-from typing import Any, Dict, FrozenSet, List, Optional, Protocol, Tuple, runtime_checkable
+from typing import (
+    Any,
+    Dict,
+    FrozenSet,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Tuple,
+    runtime_checkable,
+)
 
 from ._options import TLSOptions
 
 __all__ = [
     "Backend",
     "ClientContext",
+    "DeferredOCSP",
     "Feature",
     "TLSBuffer",
     "TLSSocket",
@@ -101,7 +112,12 @@ class TLSSocket(Protocol):
 
     @property
     def ocsp_status(self) -> Optional[str]:
-        """What OCSP concluded for this connection (``None`` when OCSP was off)."""
+        """What OCSP concluded: ``tlsplug.ocsp.status_text(verdict)``.
+
+        ``"off"`` when the options turn OCSP off, ``"good (staple)"``, ``"good (responder)"``,
+        ``"good (cache)"`` or ``"soft-fail: <problem>"``; ``None`` from a backend that does
+        no OCSP at all.
+        """
 
     def __enter__(self) -> TLSSocket: ...
 
@@ -114,6 +130,29 @@ class TLSBuffer(Protocol):
 
     Every operation may raise ``WantReadError`` (feed ``receive_from_network``) and leaves
     bytes to send in ``pull_outgoing()``; certificate checks happen inside ``do_handshake``.
+
+    **OCSP after the handshake** (the part that may block on HTTP). By default
+    ``do_handshake`` runs every OCSP step itself, asking the responders synchronously
+    (up to ``options.ocsp_timeout``), like ``wrap_socket``. A buffer that declares
+    ``Feature.OCSP_ENDPOINT`` should also offer the :class:`DeferredOCSP` hook, so an event
+    loop can ask the responders without blocking:
+
+    1. the caller sets ``buf.defer_ocsp_endpoint_check = True`` before the first
+       ``do_handshake``;
+    2. ``do_handshake`` still makes every decision that needs no network — the staple
+       (``ocsp-revoked``, ``ocsp-invalid-response``), must-staple (``ocsp-must-staple``, or
+       ``unsupported-option`` where staples cannot be seen) — and returns when the
+       handshake is complete;
+    3. the caller then calls ``buf.deferred_ocsp_check()``: ``None`` means decided (the
+       buffer's ``ocsp_status`` is final), otherwise a mapping of keyword arguments for
+       ``await tlsplug.ocsp.post_handshake_check_async(**kwargs)``;
+    4. the caller awaits that, and on success passes the returned verdict to
+       ``buf.record_ocsp_verdict(verdict)``; when it raises (``ocsp-revoked``) the caller
+       fails the connection with that error, exactly as ``wrap_socket`` would.
+
+    Until step 4 the connection must not be handed to the application. ``ocsp_status``
+    (optional on buffers) is ``None`` until OCSP is decided, then
+    ``tlsplug.ocsp.status_text(verdict)``: ``"off"``, ``"good (staple)"``, ``"soft-fail: ..."``.
     """
 
     backend_name: str
@@ -155,6 +194,22 @@ class TLSBuffer(Protocol):
     @property
     def session_reused(self) -> bool:
         """Whether the handshake resumed an earlier session."""
+
+
+@runtime_checkable
+class DeferredOCSP(Protocol):
+    """The optional hook of a ``TLSBuffer`` that lets an event loop ask OCSP responders.
+
+    See the OCSP steps in :class:`TLSBuffer`'s documentation; ``tlsplug.aio`` uses it.
+    """
+
+    defer_ocsp_endpoint_check: bool
+
+    def deferred_ocsp_check(self) -> Optional[Mapping[str, Any]]:
+        """Keyword arguments for ``tlsplug.ocsp.post_handshake_check_async``, or ``None``."""
+
+    def record_ocsp_verdict(self, verdict: Any) -> None:
+        """The verdict ``post_handshake_check_async`` returned (for ``ocsp_status``)."""
 
 
 @runtime_checkable

@@ -7,22 +7,45 @@ import sys
 import threading
 import warnings
 from importlib import metadata
-from typing import Dict, List, Optional
+from typing import Dict, Hashable, List, Optional
 
+from ._cache import context_cache, entry_points_fingerprint
 from ._errors import ConfigurationError, SecurityWarning
 from ._options import TLSOptions
 from ._protocols import Backend, ClientContext
 
-__all__ = ["available_backends", "create_context", "get_backend", "select_backend"]
+__all__ = [
+    "available_backends",
+    "clear_context_cache",
+    "create_context",
+    "get_backend",
+    "select_backend",
+]
 
 GROUP = "tlsplug.backends"
 ENV_VAR = "TLSPLUG_BACKEND"
 
 _lock = threading.Lock()
 _loaded: Dict[str, Backend] = {}
+_scanned: Dict[Hashable, Dict[str, metadata.EntryPoint]] = {}
 
 
 def _entry_points() -> Dict[str, metadata.EntryPoint]:
+    # Scanning every distribution's metadata costs ~1.5 ms, more than a cached
+    # create_context may take; rescan only when sys.path or a directory on it changed.
+    fingerprint = entry_points_fingerprint()
+    with _lock:
+        memo = _scanned.get(fingerprint)
+    if memo is not None:
+        return dict(memo)
+    out = _scan_entry_points()
+    with _lock:
+        _scanned.clear()
+        _scanned[fingerprint] = out
+    return dict(out)
+
+
+def _scan_entry_points() -> Dict[str, metadata.EntryPoint]:
     if sys.version_info >= (3, 10):
         found = metadata.entry_points(group=GROUP)
     else:  # pragma: no cover - 3.9's entry_points() has no selection
@@ -125,10 +148,23 @@ def warn_if_insecure(options: TLSOptions) -> None:
 
 
 def create_context(options: Optional[TLSOptions] = None) -> ClientContext:
-    """Choose the backend for ``options`` and build its context (see ``select_backend``)."""
+    """Choose the backend for ``options`` and build its context (see ``select_backend``).
+
+    Equal options on the same backend return the same, cached context while the files they
+    name are unchanged (``clear_context_cache()`` forgets them all).
+    """
     if options is None:
         options = TLSOptions(enabled=True)
     backend = select_backend(options)
     backend.check(options)
+    # Before the cache: the warning is due on every call, not only the first build.
     warn_if_insecure(options)
-    return backend.create_context(options)
+    # Equal options on the same backend object share one context (see _cache.py).
+    return context_cache.get_or_create(
+        (backend.name, id(backend)), options, lambda: backend.create_context(options)
+    )
+
+
+def clear_context_cache() -> None:
+    """Forget every cached context, e.g. after the system trust store was updated."""
+    context_cache.clear()

@@ -4,10 +4,27 @@ A backend is a thin translator: it takes ``TLSOptions``, loads files through
 ``load_materials``, applies ``policy_for(options)``, performs the handshake, and turns every
 native error into a ``TLSError`` through one choke point, using ``code_for_verify_error`` for
 certificate failures. Backends import only this module and ``tlsplug.ocsp``.
+
+OCSP: a backend that can read staples judges them during the handshake with
+``tlsplug.ocsp.check_staple`` (declaring ``Feature.OCSP_STAPLING``); after the handshake it
+runs ``tlsplug.ocsp.post_handshake_check`` for the responders (``Feature.OCSP_ENDPOINT``),
+and exposes ``ocsp_status``. Its sans-IO buffer should implement the ``DeferredOCSP`` hook
+(described on ``TLSBuffer``) so ``tlsplug.aio`` can run the responder check with
+``post_handshake_check_async`` instead of blocking the event loop inside ``do_handshake``.
+A backend whose TLS library cannot see staples passes ``stapling=False`` and must refuse a
+must-staple certificate with ``ConfigurationError(code="unsupported-option")`` rather than
+accept it unchecked (RFC 7633; the stdlib backend does so).
 """
 
 from __future__ import annotations
 
+from ._chainlint import (
+    X509_V_ERR_CA_BCONS_NOT_CRITICAL,
+    X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL,
+    certificate_violation,
+    newer_violation,
+    strict_violation,
+)
 from ._errors import (
     ALL_CODES,
     CertificateError,
@@ -35,12 +52,14 @@ from ._policy import (
 from ._protocols import (
     Backend,
     ClientContext,
+    DeferredOCSP,
     Feature,
     TLSBuffer,
     TLSSocket,
     WantReadError,
     WantWriteError,
 )
+from ._sessions import SessionKey, SessionStore, session_key
 
 __all__ = [
     "ALL_CODES",
@@ -50,16 +69,21 @@ __all__ = [
     "TLS13_CIPHERSUITES",
     "X509_V_FLAG_CRL_CHECK",
     "X509_V_FLAG_PARTIAL_CHAIN",
+    "X509_V_ERR_CA_BCONS_NOT_CRITICAL",
+    "X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL",
     "X509_V_FLAG_X509_STRICT",
     "Backend",
     "CertificateError",
     "ClientContext",
+    "DeferredOCSP",
     "ConfigurationError",
     "Feature",
     "HandshakeError",
     "Materials",
     "Policy",
     "SecurityWarning",
+    "SessionKey",
+    "SessionStore",
     "TLSBuffer",
     "TLSError",
     "TLSOptions",
@@ -68,10 +92,14 @@ __all__ = [
     "WantReadError",
     "WantWriteError",
     "certificate_matches",
+    "certificate_violation",
     "code_for_verify_error",
     "error_for_code",
     "load_materials",
+    "newer_violation",
     "normalize_hostname",
     "policy_for",
+    "strict_violation",
+    "session_key",
     "system_trust",
 ]

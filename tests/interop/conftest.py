@@ -317,6 +317,21 @@ class InteropPKI:
     """DER OCSP response ``revoked`` for ``server`` signed by the intermediate."""
 
 
+@pytest.fixture(autouse=True)
+def _cold_ocsp_cache() -> Iterator[None]:
+    """Clear the process-wide OCSP cache around each test.
+
+    nginx's ``revoked_staple`` site staples a valid ``revoked`` response for the very leaf
+    every other server here uses; the cache (keyed by CertID, shared by every context, as
+    the MongoDB OCSP spec wants) would rightly carry that verdict into the next test.
+    """
+    from tlsplug import ocsp
+
+    ocsp.default_cache().clear()
+    yield
+    ocsp.default_cache().clear()
+
+
 @pytest.fixture(scope="session")
 def interop_pki(tmp_path_factory: pytest.TempPathFactory) -> InteropPKI:
     """The suite's certificates written to a session directory."""

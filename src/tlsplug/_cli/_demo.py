@@ -129,7 +129,7 @@ def _stapling(w: _World, stack: contextlib.ExitStack, leaf: Any, staple: bytes) 
     server_cls = _kit(("servers", "stapling", "ocsp_responder"), "StaplingServer",
                       "StaplingTLSServer")
     try:
-        server = server_cls(cert=leaf, staple=staple)
+        server = server_cls(cert=leaf, staple=staple, mode="greeting", greeting=_GREETING)
     except TypeError as exc:  # the kit's signature differs from the one written here
         raise _Missing(f"a StaplingServer(cert=, staple=) (got: {exc})") from exc
     stack.callback(server.stop)

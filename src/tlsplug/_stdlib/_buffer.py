@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, List, Mapping, Optional, Tuple, TypeVar
 
-from tlsplug.backend import WantReadError, WantWriteError
+from tlsplug.backend import TLSOptions, WantReadError, WantWriteError
 
 from ._hostcheck import check_hostname_after_handshake
+from ._lint import check_chain_after_handshake
+from ._ocsp import StdlibOCSP
 from ._socket import unverified_chain
 from ._translate import BACKEND_NAME, is_end_of_stream, translate_errors
 
@@ -27,6 +29,10 @@ class StdlibTLSBuffer:
     """A sans-IO TLS client connection of the stdlib backend."""
 
     backend_name = BACKEND_NAME
+    #: The connection's OCSP step (set by the context; None: no OCSP at all).
+    _ocsp: Optional[StdlibOCSP] = None
+    #: The options the chain lint (_lint.py) reads (set by the context; None: no lint).
+    _lint_options: Optional[TLSOptions] = None
 
     def __init__(
         self,
@@ -62,8 +68,16 @@ class StdlibTLSBuffer:
         if self._handshake_done:
             return
         self._call(self._obj.do_handshake)
+        if self._lint_options is not None:  # _lint.py: checks a newer OpenSSL makes
+            check_chain_after_handshake(self._obj, self._lint_options, self.peer_chain())
         if self._post_check_host is not None:
             check_hostname_after_handshake(self._obj.getpeercert(True), self._post_check_host)
+        tracker = self._ocsp
+        if tracker is not None and not tracker.done:
+            # _ocsp.py: must-staple fails closed; responders now unless tlsplug.aio defers.
+            tracker.after_handshake(self._obj, self.peer_chain())
+            if not tracker.defer:
+                tracker.finish_sync()
         self._handshake_done = True
 
     def read(self, amt: int) -> bytes:
@@ -128,6 +142,34 @@ class StdlibTLSBuffer:
     def session_reused(self) -> bool:
         """Whether the handshake resumed an earlier session."""
         return bool(self._obj.session_reused)
+
+    @property
+    def ocsp_status(self) -> Optional[str]:
+        """What the OCSP step concluded (``tlsplug.ocsp.status_text``); None until decided."""
+        return self._ocsp.status if self._ocsp is not None else None
+
+    # -- the DeferredOCSP hook (tlsplug.backend docs, TLSBuffer): responders off the loop --
+
+    @property
+    def defer_ocsp_endpoint_check(self) -> bool:
+        """True: ``do_handshake`` makes the local decisions but asks no responder."""
+        return self._ocsp is not None and self._ocsp.defer
+
+    @defer_ocsp_endpoint_check.setter
+    def defer_ocsp_endpoint_check(self, value: bool) -> None:
+        if self._ocsp is not None:
+            self._ocsp.defer = bool(value)
+
+    def deferred_ocsp_check(self) -> Optional[Mapping[str, Any]]:
+        """After the handshake: keyword arguments for ``ocsp.post_handshake_check_async``."""
+        if self._ocsp is None or not self._handshake_done:
+            return None
+        return self._ocsp.pending()
+
+    def record_ocsp_verdict(self, verdict: Any) -> None:
+        """The verdict of the deferred responder check (for ``ocsp_status``)."""
+        if self._ocsp is not None:
+            self._ocsp.record(verdict)
 
     def __repr__(self) -> str:
         """Name and state, for logs."""

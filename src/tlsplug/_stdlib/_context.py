@@ -10,11 +10,20 @@ import socket
 import ssl
 from typing import Optional, Tuple
 
-from tlsplug.backend import ConfigurationError, TLSOptions, normalize_hostname
+from tlsplug.backend import (
+    ConfigurationError,
+    SessionStore,
+    TLSOptions,
+    normalize_hostname,
+    session_key,
+)
 
 from ._buffer import StdlibTLSBuffer
 from ._hostcheck import check_hostname_after_handshake
-from ._socket import StdlibTLSSocket
+from ._lint import check_chain_after_handshake
+from ._ocsp import StdlibOCSP
+from ._resume import Resumption
+from ._socket import StdlibTLSSocket, unverified_chain
 from ._translate import BACKEND_NAME, translate_errors
 
 __all__ = ["StdlibContext"]
@@ -29,6 +38,8 @@ class StdlibContext:
         """Use ``build_ssl_context`` through the backend rather than calling this."""
         self.options = options
         self._ctx = ssl_context
+        # Sessions are per context: never offered by a context with other options.
+        self._sessions = SessionStore() if options.session_resumption else None
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -67,25 +78,42 @@ class StdlibContext:
         if sock.gettimeout() == 0.0:
             raise ValueError("wrap_socket needs a blocking socket; use wrap_buffers instead")
         name, post_check = self._names(server_hostname)
+        resume = (
+            Resumption(self._sessions, session_key(sock, name))
+            if self._sessions is not None else None
+        )
         with translate_errors(handshake=True):
             tls = self._ctx.wrap_socket(
                 sock, server_hostname=name, do_handshake_on_connect=False,
-                suppress_ragged_eofs=True,
+                suppress_ragged_eofs=True, session=resume.offer() if resume else None,
             )
         try:
             with translate_errors(handshake=True, negotiated=lambda: tls.cipher() is not None):
                 tls.do_handshake()
+            # _lint.py: the chain checks a newer OpenSSL makes (DESIGN.md, lenient backend).
+            check_chain_after_handshake(
+                tls, self.options, unverified_chain(tls, tls.getpeercert(True))
+            )
             if post_check is not None:
                 check_hostname_after_handshake(tls.getpeercert(True), post_check)
+            # OCSP (_ocsp.py): must-staple fails closed, responders within ocsp_timeout.
+            tracker = StdlibOCSP(self.options)
+            tracker.after_handshake(tls, unverified_chain(tls, tls.getpeercert(True)))
+            tracker.finish_sync()
         except BaseException:
             tls.close()
             raise
-        return StdlibTLSSocket(tls, server_hostname)
+        wrapped = StdlibTLSSocket(tls, server_hostname, resume)
+        wrapped._ocsp = tracker
+        return wrapped
 
     def wrap_buffers(self, server_hostname: Optional[str] = None) -> StdlibTLSBuffer:
         """A sans-IO connection with the same checks as ``wrap_socket``."""
         name, post_check = self._names(server_hostname)
-        return StdlibTLSBuffer(self._ctx, server_hostname, name, post_check)
+        buffer = StdlibTLSBuffer(self._ctx, server_hostname, name, post_check)
+        buffer._ocsp = StdlibOCSP(self.options)  # the post-handshake OCSP step (_ocsp.py)
+        buffer._lint_options = self.options
+        return buffer
 
     def __repr__(self) -> str:
         """The options, password masked."""

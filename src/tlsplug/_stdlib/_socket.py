@@ -16,9 +16,13 @@ import contextlib
 import socket
 import ssl
 import sys
-from typing import Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
+from ._ocsp import StdlibOCSP
 from ._translate import BACKEND_NAME, is_end_of_stream, translate_errors
+
+if TYPE_CHECKING:
+    from ._resume import Resumption
 
 __all__ = ["StdlibTLSSocket", "unverified_chain"]
 
@@ -52,12 +56,20 @@ class StdlibTLSSocket:
     """A connected, verified TLS client socket of the stdlib backend."""
 
     backend_name = BACKEND_NAME
+    #: The connection's OCSP step (set by the context after the handshake).
+    _ocsp: Optional[StdlibOCSP] = None
 
-    def __init__(self, sock: ssl.SSLSocket, server_hostname: Optional[str]) -> None:
+    def __init__(
+        self,
+        sock: ssl.SSLSocket,
+        server_hostname: Optional[str],
+        resume: Optional[Resumption] = None,
+    ) -> None:
         """Wrap an ``ssl.SSLSocket`` whose handshake and checks already succeeded."""
         self._sock = sock
         self.server_hostname = server_hostname
         self._closed = False
+        self._resume = resume
 
     # -- data -------------------------------------------------------------------------
 
@@ -101,6 +113,9 @@ class StdlibTLSSocket:
             # One non-blocking SSL_shutdown queues and flushes our close_notify without
             # waiting for the peer's (RFC 8446 §6.1 allows closing after sending it).
             sock.setblocking(False)
+            if self._resume is not None:
+                # At close, not after the handshake: TLS 1.3 tickets come later.
+                self._resume.remember(sock)
             with contextlib.suppress(Exception):
                 sock.unwrap()  # raises SSLWantReadError once close_notify is sent
         except OSError:
@@ -158,8 +173,11 @@ class StdlibTLSSocket:
 
     @property
     def ocsp_status(self) -> Optional[str]:
-        """Always ``None``: Python's ssl cannot see stapled OCSP responses."""
-        return None
+        """What the responder check concluded (``tlsplug.ocsp.status_text``; "off" when off).
+
+        Python's ssl cannot see stapled responses; see ``_ocsp.py``.
+        """
+        return self._ocsp.status if self._ocsp is not None else None
 
     def __enter__(self) -> StdlibTLSSocket:
         """Return self."""

@@ -3,12 +3,16 @@
 :mod:`tlsplug.testing.pki` builds roots, intermediates and leaves (DNS, wildcard, IDN and IP
 identities; expired or not-yet-valid; encrypted keys), CRLs and OCSP responses.
 :mod:`tlsplug.testing.servers` runs threaded TLS servers on loopback (modern or legacy) and
-raw TCP servers for fault injection. :mod:`tlsplug.testing.fixtures` is a pytest plugin.
+raw TCP servers for fault injection; :mod:`tlsplug.testing.stapling` servers that staple OCSP
+responses (pyOpenSSL, or ``openssl s_server -status_file``) and
+:mod:`tlsplug.testing.ocsp_responder` an OCSP responder over HTTP.
+:mod:`tlsplug.testing.fixtures` is a pytest plugin.
 Needs ``cryptography`` (the ``tlsplug[testing]`` extra); pytest is only needed for fixtures.
 """
 
 from __future__ import annotations
 
+from .ocsp_responder import Behaviour, OCSPResponder, closed_port_url
 from .pki import CA, PKI, CertFiles, KeyType, LeafCert, PKIFiles, make_pki, ocsp_error_response
 from .servers import (
     HandshakeInfo,
@@ -19,9 +23,16 @@ from .servers import (
     serve,
     stall,
 )
+from .stapling import OpenSSLStatusFileServer, Staple, StaplingServer
 
 __all__ = [
     "CA",
+    "Behaviour",
+    "OCSPResponder",
+    "OpenSSLStatusFileServer",
+    "Staple",
+    "StaplingServer",
+    "closed_port_url",
     "PKI",
     "CertFiles",
     "HandshakeInfo",

@@ -497,3 +497,228 @@ class BackendConformance(ConformanceHelpers):
         with pytest.raises(TLSError) as info:
             self.buffer_roundtrip(ctx, server, "wrong.example")
         check_error(info.value, "hostname-mismatch", backend_name)
+
+    # -- session resumption -----------------------------------------------------------
+
+    def _reused(self, ctx: tlsplug.ClientContext, server: Any, host: str = "localhost") -> bool:
+        """Connect, echo (which also reads TLS 1.3 tickets), close; was the session resumed?"""
+        with self.open(ctx, server.address, host) as tls:
+            tls.sendall(b"resume?")
+            received = b""
+            while len(received) < 7:
+                chunk = tls.recv(64)
+                assert chunk, "server closed before echoing"
+                received += chunk
+            return bool(tls.session_reused)
+
+    @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+    def test_session_resumed(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        version: str,
+    ) -> None:
+        """The second connection to the same (host, port, SNI) resumes, TLS 1.2 and 1.3."""
+        self.require(features, Feature.SESSION_RESUMPTION)
+        tls_version = getattr(ssl.TLSVersion, version)
+        server = serve(world.leaf, min_version=tls_version, max_version=tls_version)
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        assert not self._reused(ctx, server)
+        assert self._reused(ctx, server)
+        assert self._reused(ctx, server)
+        assert [h.version for h in server.handshakes] == [version.replace("_", ".")] * 3
+
+    def test_session_resumption_disabled(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any
+    ) -> None:
+        """With session_resumption=False every connection is a full handshake."""
+        self.require(features, Feature.SESSION_RESUMPTION)
+        server = serve(world.leaf)
+        ctx = self.context(backend_name, ca_file=world.ca_file, session_resumption=False)
+        assert [self._reused(ctx, server) for _ in range(3)] == [False, False, False]
+
+    def test_session_not_resumed_for_another_name(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any
+    ) -> None:
+        """A session is offered only to the name it was made for, on the same address."""
+        self.require(features, Feature.SESSION_RESUMPTION)
+        server = serve(world.leaf)
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        assert not self._reused(ctx, server, "localhost")
+        assert not self._reused(ctx, server, "127.0.0.1")
+        assert self._reused(ctx, server, "localhost")
+        assert [h.server_name for h in server.handshakes] == ["localhost", None, "localhost"]
+
+    def test_sessions_not_shared_between_contexts(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any
+    ) -> None:
+        """A context with other options does not resume another context's session."""
+        self.require(features, Feature.SESSION_RESUMPTION)
+        server = serve(world.leaf)
+        first = self.context(backend_name, ca_file=world.ca_file)
+        other = self.context(backend_name, ca_file=world.ca_file, allow_invalid_hostnames=True)
+        assert other is not first
+        assert not self._reused(first, server)
+        assert not self._reused(other, server)
+        assert self._reused(first, server)
+
+    # -- OCSP (MongoDB OCSP specification; RFC 6960, RFC 7633) ------------------------
+
+    @staticmethod
+    def _ocsp_ca(world: World) -> Any:
+        """A fresh root for OCSP tests, with its CA file (fresh certificates: cold cache)."""
+        from .pki import CA
+
+        ca = CA("conformance OCSP root")
+        return ca, str(ca.write_cert(world.directory / f"ocsp-ca-{ca.serial:x}.pem"))
+
+    @staticmethod
+    def _stapling_server(leaf: Any, staple: Optional[bytes]) -> Any:
+        pytest.importorskip("OpenSSL", reason="the stapling server is a pyOpenSSL server")
+        from .stapling import StaplingServer
+
+        return StaplingServer(cert=leaf, staple=staple, timeout=TIMEOUT).start()
+
+    def test_ocsp_good_staple(
+        self, backend_name: str, features: FrozenSet[Feature], world: World
+    ) -> None:
+        """A good stapled response is accepted and shows as ocsp_status "good (staple)"."""
+        self.require(features, Feature.OCSP_STAPLING)
+        ca, ca_file = self._ocsp_ca(world)
+        leaf = ca.issue_cert("localhost", "127.0.0.1")
+        server = self._stapling_server(leaf, ca.ocsp_response(leaf, "good"))
+        try:
+            ctx = self.context(backend_name, ca_file=ca_file)
+            with self.open(ctx, server.address, "localhost") as tls:
+                assert tls.ocsp_status == "good (staple)"
+        finally:
+            server.stop()
+
+    @pytest.mark.parametrize(
+        ("status", "extra", "code"),
+        [("revoked", {}, "ocsp-revoked"),
+         ("good", {"expired": True}, "ocsp-invalid-response"),
+         ("good", {"corrupt_signature": True}, "ocsp-invalid-response"),
+         ("good", {"signer": "delegate-without-eku"}, "ocsp-invalid-response")],
+    )
+    def test_ocsp_bad_staple(
+        self, backend_name: str, features: FrozenSet[Feature], world: World,
+        status: str, extra: Dict[str, Any], code: str,
+    ) -> None:
+        """A revoked, expired, badly-signed or wrongly-delegated staple fails the handshake."""
+        self.require(features, Feature.OCSP_STAPLING)
+        ca, ca_file = self._ocsp_ca(world)
+        leaf = ca.issue_cert("localhost", "127.0.0.1")
+        server = self._stapling_server(leaf, ca.ocsp_response(leaf, status, **extra))
+        try:
+            ctx = self.context(backend_name, ca_file=ca_file)
+            err = self.refused(code, backend_name, ctx, server)
+            assert "invalid status response" in str(err)
+        finally:
+            server.stop()
+
+    @pytest.mark.parametrize("endpoint_check", [True, False])
+    def test_ocsp_must_staple_without_staple(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        endpoint_check: bool,
+    ) -> None:
+        """Must-staple, no staple: ocsp-must-staple, or unsupported-option without stapling."""
+        ca, ca_file = self._ocsp_ca(world)
+        leaf = ca.issue_cert("localhost", "127.0.0.1", must_staple=True)
+        ctx = self.context(
+            backend_name, ca_file=ca_file, disable_ocsp_endpoint_check=not endpoint_check
+        )
+        code = "ocsp-must-staple" if Feature.OCSP_STAPLING in features else "unsupported-option"
+        self.refused(code, backend_name, ctx, serve(leaf))
+
+    def test_ocsp_must_staple_ignored_when_revocation_check_disabled(
+        self, backend_name: str, world: World, serve: Any
+    ) -> None:
+        """tlsDisableCertificateRevocationCheck turns OCSP off: must-staple connects."""
+        ca, ca_file = self._ocsp_ca(world)
+        leaf = ca.issue_cert("localhost", "127.0.0.1", must_staple=True)
+        ctx = self.context(
+            backend_name, ca_file=ca_file, disable_certificate_revocation_check=True
+        )
+        with self.open(ctx, serve(leaf).address, "localhost") as tls:
+            assert tls.ocsp_status in ("off", None)
+
+    @pytest.mark.parametrize("status", ["good", "revoked"])
+    def test_ocsp_responder(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        status: str,
+    ) -> None:
+        """Without a staple the responder is asked: good connects, revoked is ocsp-revoked."""
+        self.require(features, Feature.OCSP_ENDPOINT)
+        from .ocsp_responder import OCSPResponder
+
+        ca, ca_file = self._ocsp_ca(world)
+        with OCSPResponder(ca) as responder:
+            leaf = ca.issue_cert("localhost", "127.0.0.1", ocsp_url=responder.url)
+            responder.set_status(leaf, status)
+            ctx = self.context(backend_name, ca_file=ca_file, ocsp_timeout=TIMEOUT)
+            server = serve(leaf)
+            if status == "revoked":
+                self.refused("ocsp-revoked", backend_name, ctx, server)
+                return
+            with self.open(ctx, server.address, "localhost") as tls:
+                assert tls.ocsp_status == "good (responder)"
+            assert responder.requests == 1
+
+    def test_ocsp_soft_fail(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any
+    ) -> None:
+        """An unreachable responder soft-fails: the connection opens, ocsp_status says why."""
+        self.require(features, Feature.OCSP_ENDPOINT)
+        from .ocsp_responder import closed_port_url
+
+        ca, ca_file = self._ocsp_ca(world)
+        leaf = ca.issue_cert("localhost", "127.0.0.1", ocsp_url=closed_port_url())
+        ctx = self.context(backend_name, ca_file=ca_file, ocsp_timeout=TIMEOUT)
+        with self.open(ctx, serve(leaf).address, "localhost") as tls:
+            assert tls.ocsp_status == "soft-fail: responder unreachable"
+
+    def test_ocsp_endpoint_check_disabled(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any
+    ) -> None:
+        """tlsDisableOCSPEndpointCheck: a revoked but unstapled certificate connects, no request."""
+        from .ocsp_responder import OCSPResponder
+
+        ca, ca_file = self._ocsp_ca(world)
+        with OCSPResponder(ca) as responder:
+            leaf = ca.issue_cert("localhost", "127.0.0.1", ocsp_url=responder.url)
+            responder.set_status(leaf, "revoked")
+            ctx = self.context(backend_name, ca_file=ca_file, disable_ocsp_endpoint_check=True)
+            self.roundtrip(ctx, serve(leaf))
+            assert responder.requests == 0
+
+    def test_ocsp_deferred_hook(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any
+    ) -> None:
+        """wrap_buffers with the DeferredOCSP hook asks no responder in do_handshake."""
+        self.require(features, Feature.SANS_IO, Feature.OCSP_ENDPOINT)
+        import asyncio
+        import socket
+
+        from tlsplug import ocsp
+        from tlsplug.backend import DeferredOCSP
+
+        from .ocsp_responder import OCSPResponder
+
+        ca, ca_file = self._ocsp_ca(world)
+        with OCSPResponder(ca) as responder:
+            leaf = ca.issue_cert("localhost", "127.0.0.1", ocsp_url=responder.url)
+            responder.set_status(leaf, "good")
+            server = serve(leaf)
+            buf = self.context(backend_name, ca_file=ca_file).wrap_buffers("localhost")
+            if not isinstance(buf, DeferredOCSP):
+                pytest.skip("the buffer does not offer the DeferredOCSP hook")
+            buf.defer_ocsp_endpoint_check = True
+            with socket.create_connection(server.address, timeout=TIMEOUT) as sock:
+                self.pump_handshake(buf, sock)
+                assert responder.requests == 0, "do_handshake asked a responder"
+                kwargs = buf.deferred_ocsp_check()
+                assert kwargs is not None
+                verdict = asyncio.run(ocsp.post_handshake_check_async(**kwargs))
+                buf.record_ocsp_verdict(verdict)
+                assert buf.deferred_ocsp_check() is None
+                assert getattr(buf, "ocsp_status", None) == "good (responder)"
+                assert responder.requests == 1

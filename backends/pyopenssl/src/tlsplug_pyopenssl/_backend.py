@@ -12,7 +12,7 @@ __all__ = ["PyOpenSSLBackend"]
 
 
 class PyOpenSSLBackend:
-    """pyOpenSSL: the legacy escape hatch today, OCSP stapling with its own issue."""
+    """pyOpenSSL: OCSP stapling and must-staple, responder checks, and the legacy escape hatch."""
 
     name = BACKEND_NAME
     # Above the stdlib backend (10): "auto" picks pyOpenSSL when installed, as PyMongo does.
@@ -25,6 +25,10 @@ class PyOpenSSLBackend:
             Feature.ENCRYPTED_KEY,
             Feature.LEGACY_PROFILE,
             Feature.SANS_IO,
+            # Staples judged in the handshake, responders after it (_ocsp.py).
+            Feature.OCSP_STAPLING,
+            Feature.OCSP_ENDPOINT,
+            Feature.SESSION_RESUMPTION,
         }
     )
 
@@ -43,7 +47,7 @@ class PyOpenSSLBackend:
         }
 
     def check(self, options: TLSOptions) -> None:
-        """Every option of DESIGN.md is supported (OCSP checks arrive with their issue)."""
+        """Every option of DESIGN.md is supported."""
 
     def create_context(self, options: TLSOptions) -> ClientContext:
         """Validate files and build the context (``ConfigurationError`` on bad input)."""

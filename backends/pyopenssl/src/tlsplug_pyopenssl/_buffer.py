@@ -8,13 +8,14 @@ memory BIO never block, so only ``WantReadError`` reaches the caller. Every chec
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, List, Mapping, Optional
 
 from OpenSSL import SSL
 
 from tlsplug.backend import TLSOptions, WantReadError, WantWriteError
 
 from ._context import finish_handshake
+from ._ocsp import status_of
 from ._peer import PeerInfo
 from ._translate import BACKEND_NAME, _translate_errors, reasons_of
 from ._verify import ConnectionState
@@ -49,6 +50,13 @@ class PyOpenSSLBuffer(PeerInfo):
             except SSL.WantWriteError:  # pragma: no cover - memory BIOs always take writes
                 raise WantWriteError("send the pending bytes first") from None
             finish_handshake(self._conn, self._state, self._options)
+            tracker = self._state.ocsp
+            if tracker is not None and not tracker.defer:
+                try:
+                    tracker.finish_sync(self._conn)  # blocking caller: ask responders now
+                except BaseException:
+                    self._state.handshake_done = False  # read/write must fail again
+                    raise
 
     def read(self, amt: int) -> bytes:
         """Up to ``amt`` bytes of plaintext; ``b""`` after close_notify or a ragged EOF."""
@@ -127,5 +135,29 @@ class PyOpenSSLBuffer(PeerInfo):
 
     @property
     def ocsp_status(self) -> Optional[str]:
-        """What OCSP concluded (OCSP arrives with its own issue: always None for now)."""
-        return None
+        """What OCSP concluded: ``tlsplug.ocsp.status_text``; None until it is decided."""
+        return status_of(self._state.ocsp, self._options, self._state.handshake_done)
+
+    # -- the DeferredOCSP hook (tlsplug.backend docs, TLSBuffer): responders off the loop --
+
+    @property
+    def defer_ocsp_endpoint_check(self) -> bool:
+        """True: ``do_handshake`` judges the staple but leaves the responders to the caller."""
+        return self._state.ocsp is not None and self._state.ocsp.defer
+
+    @defer_ocsp_endpoint_check.setter
+    def defer_ocsp_endpoint_check(self, value: bool) -> None:
+        if self._state.ocsp is not None:
+            self._state.ocsp.defer = bool(value)
+
+    def deferred_ocsp_check(self) -> Optional[Mapping[str, Any]]:
+        """After the handshake: keyword arguments for ``ocsp.post_handshake_check_async``."""
+        tracker = self._state.ocsp
+        if tracker is None or not self._state.handshake_done:
+            return None
+        return tracker.pending(self._conn)
+
+    def record_ocsp_verdict(self, verdict: Any) -> None:
+        """The verdict of the deferred responder check (for ``ocsp_status``)."""
+        if self._state.ocsp is not None:
+            self._state.ocsp.record(verdict)

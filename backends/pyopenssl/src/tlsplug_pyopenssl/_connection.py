@@ -23,7 +23,9 @@ from OpenSSL import SSL
 from tlsplug.backend import TLSOptions, error_for_code
 
 from ._context import finish_handshake
+from ._ocsp import status_of
 from ._peer import PeerInfo
+from ._session import Resumption
 from ._translate import BACKEND_NAME, _translate_errors
 from ._verify import ConnectionState
 
@@ -70,8 +72,10 @@ class PyOpenSSLSocket(PeerInfo):
         state: ConnectionState,
         sock: socket.socket,
         options: TLSOptions,
+        resume: Optional[Resumption] = None,
     ) -> None:
         """Take over ``sock`` (made non-blocking; its timeout is kept here)."""
+        self._resume = resume
         self._conn = conn
         self._state = state
         self._sock = sock
@@ -89,13 +93,18 @@ class PyOpenSSLSocket(PeerInfo):
         state: ConnectionState,
         sock: socket.socket,
         options: TLSOptions,
+        resume: Optional[Resumption] = None,
     ) -> PyOpenSSLSocket:
         """Wrap, handshake and check; on failure close the socket (as ``ssl`` does)."""
-        self = cls(conn, state, sock, options)
+        self = cls(conn, state, sock, options, resume)
         try:
             with _translate_errors(state, conn, "handshake"):
                 self._retry(conn.do_handshake, self._deadline())
                 finish_handshake(conn, state, options)
+                if state.ocsp is not None:  # responders, blocking up to ocsp_timeout
+                    state.ocsp.finish_sync(conn)
+            if resume is not None:
+                resume.handshake_done(conn)
         except BaseException:
             self._abort()
             raise
@@ -192,6 +201,9 @@ class PyOpenSSLSocket(PeerInfo):
         self._closed = True
         try:
             if self._state.handshake_done:
+                if self._resume is not None:
+                    # At close, not after the handshake: TLS 1.3 tickets come later.
+                    self._resume.remember(self._conn)
                 with contextlib.suppress(SSL.Error, OSError):
                     self._conn.shutdown()  # non-blocking: writes close_notify or gives up
         finally:
@@ -247,8 +259,8 @@ class PyOpenSSLSocket(PeerInfo):
 
     @property
     def ocsp_status(self) -> Optional[str]:
-        """What OCSP concluded (OCSP arrives with its own issue: always None for now)."""
-        return None
+        """What OCSP concluded: ``tlsplug.ocsp.status_text`` ("good (staple)", "off", ...)."""
+        return status_of(self._state.ocsp, self._options, self._state.handshake_done)
 
     @property
     def connection(self) -> SSL.Connection:

@@ -20,20 +20,24 @@ from tlsplug.backend import (
     ConfigurationError,
     Materials,
     Policy,
+    SessionStore,
     TLSBuffer,
     TLSOptions,
     TLSSocket,
     certificate_matches,
-    code_for_verify_error,
+    certificate_violation,
     error_for_code,
     load_materials,
     normalize_hostname,
     policy_for,
+    session_key,
 )
 
-from ._strict import strict_violation
+from ._ocsp import OCSPSupport, install_ocsp
+from ._session import Resumption
+from ._strict import chain_failure
 from ._translate import BACKEND_NAME
-from ._verify import ConnectionState, configure_hostname, verify_callback, verify_error_string
+from ._verify import ConnectionState, configure_hostname, verify_callback
 
 __all__ = ["PyOpenSSLContext", "build_context", "finish_handshake"]
 
@@ -129,26 +133,19 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
                 "tlsCertificateKeyFile", options.certificate_key_file,
                 f"OpenSSL refused the certificate or key ({exc})",
             ) from exc
-    # OCSP (later issue): request_ocsp() per connection and set_ocsp_client_callback here.
+    # OCSP: the status callback here, request_ocsp() per connection (_ocsp.py).
+    install_ocsp(ctx, options)
     return ctx
 
 
 def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
     """The checks OpenSSL did not make inside the handshake; raise ``CertificateError``."""
-    state.handshake_done = True
     host = state.server_hostname
     if state.strict and options.verify_certificates and not _session_reused(conn):
-        chain = conn.get_verified_chain(as_cryptography=True) or []
-        violation = strict_violation(chain)
-        if violation is not None:
-            errnum, depth = violation
-            raise error_for_code(
-                code_for_verify_error(errnum),
-                f"TLS handshake with {host} failed: certificate verify failed: "
-                f"{verify_error_string(errnum)} (OpenSSL verify error {errnum} at depth "
-                f"{depth}; an X509_STRICT check OpenSSL 4.0 dropped, made by tlsplug)",
-                backend=BACKEND_NAME,
-            )
+        # The strict lint, then any error verification deferred for it (_strict.py).
+        failure = chain_failure(conn, state)
+        if failure is not None:
+            raise failure
     if options.verify_hostname and host and not state.hostname_checked_by_openssl:
         # tlsAllowInvalidCertificates alone still checks the name (project decision).
         cert = conn.get_peer_certificate(as_cryptography=True)
@@ -162,6 +159,8 @@ def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSO
                 f"{host!r} (subjectAltName checked)",
                 backend=BACKEND_NAME,
             )
+    # Only now: a failed check must fail again if the caller retries do_handshake().
+    state.handshake_done = True
 
 
 def _valid_name(name: str, is_ip: bool) -> bool:
@@ -175,6 +174,22 @@ def _valid_name(name: str, is_ip: bool) -> bool:
         return name.isascii() and bool(name.encode("idna"))
     except UnicodeError:
         return False
+
+
+def _trust_may_violate(materials: Materials) -> bool:
+    """Whether one of the trust store's certificates fails ``certificate_violation``."""
+    trust = materials.trust
+    try:
+        pem = trust.pem
+        if pem is None and trust.cafile and not trust.capath:
+            with open(trust.cafile, "rb") as handle:
+                pem = handle.read()
+        if pem is None:
+            return True  # a directory of hashed names: assume the worst
+        certs = x509.load_pem_x509_certificates(pem)
+    except (OSError, ValueError):  # e.g. TRUSTED CERTIFICATE blocks: assume the worst
+        return True
+    return any(certificate_violation(cert) is not None for cert in certs)
 
 
 def _session_reused(conn: SSL.Connection) -> bool:
@@ -198,6 +213,16 @@ class PyOpenSSLContext:
         self.materials = load_materials(options)
         self.policy = policy_for(options)
         self.native = build_context(options, self.materials, self.policy)
+        self.ocsp = OCSPSupport(options, self.materials)
+        self._trust_lint: Optional[bool] = None
+        # Sessions are per context: never offered by a context with other options.
+        self.sessions = SessionStore() if options.session_resumption else None
+
+    def trust_may_violate(self) -> bool:
+        """Whether a trusted certificate fails the strict lint on its own (cached)."""
+        if self._trust_lint is None:
+            self._trust_lint = _trust_may_violate(self.materials)
+        return self._trust_lint
 
     def __repr__(self) -> str:
         return f"<PyOpenSSLContext {self.options!r}>"
@@ -222,8 +247,10 @@ class PyOpenSSLContext:
                     f"server_hostname {server_hostname!r} is empty or not a valid host name",
                     code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
                 )
+        state.trust_may_violate = self.trust_may_violate
         conn = SSL.Connection(self.native, sock)
         conn.set_app_data(state)
+        state.ocsp = self.ocsp.new_connection(conn)  # request_ocsp() when OCSP is on
         if state.name is not None and state.ip is None:
             conn.set_tlsext_host_name(state.name.encode("ascii"))  # never for IP literals
         if self.options.verify_certificates and self.options.verify_hostname:
@@ -240,7 +267,11 @@ class PyOpenSSLContext:
         if sock.gettimeout() == 0.0:  # same rule as the stdlib backend
             raise ValueError("wrap_socket needs a blocking socket; use wrap_buffers instead")
         conn, state = self.new_connection(sock, server_hostname)  # like ssl: sock kept open
-        return PyOpenSSLSocket.handshake(conn, state, sock, self.options)
+        resume = None
+        if self.sessions is not None:
+            resume = Resumption(self.sessions, session_key(sock, state.name))
+            resume.offer(conn)
+        return PyOpenSSLSocket.handshake(conn, state, sock, self.options, resume)
 
     def wrap_buffers(self, server_hostname: Optional[str] = None) -> TLSBuffer:
         """A sans-IO connection with the same checks as ``wrap_socket``."""

@@ -1,54 +1,77 @@
-"""The ``X509_V_FLAG_X509_STRICT`` checks OpenSSL 3.0 makes and OpenSSL 4.0 no longer does.
+"""The ``X509_V_FLAG_X509_STRICT`` checks OpenSSL 4.0 dropped, reported where 3.0 reports them.
 
-DESIGN.md: where the two OpenSSL builds judge a chain differently, the more lenient backend
-adds the missing check itself. Measured against Python's OpenSSL 3.0 (crypto/x509/
-x509_vfy.c ``check_extensions``, run over every certificate of a chain longer than one),
-pyOpenSSL's OpenSSL 4.0 accepts two things 3.0 refuses under X509_STRICT:
-
-* a CA certificate (intermediate or trust anchor) whose basicConstraints is not critical
-  (``X509_V_ERR_CA_BCONS_NOT_CRITICAL``, 89; RFC 5280 §4.2.1.9);
-* an empty subject with a non-critical subjectAltName
-  (``X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL``, 88; RFC 5280 §4.2.1.6).
-
-Every other strict check gives the same verdict on both (backends/pyopenssl/tests).
+The checks themselves are the core's (``tlsplug.backend.strict_violation``, shared with any
+backend on a newer OpenSSL). OpenSSL 3.0 makes them in ``check_extensions``, before the host
+name (``check_id``), the CRL (``check_revocation``) and the signatures and dates
+(``internal_verify``). To report the same first failure, the verify callback lets OpenSSL
+continue past those later errors (``DEFERRED_ERRORS``), recording the first; once the
+verified chain exists, :func:`chain_failure` runs the lint, then reports the deferred error.
+The handshake never delivers data with a deferred error: ``finish_handshake`` raises it, and
+a handshake that fails later (e.g. the server refusing our certificate) reports it first.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional
 
-from cryptography import x509
+from OpenSSL import SSL
 
-__all__ = ["X509_V_ERR_CA_BCONS_NOT_CRITICAL", "X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL",
-           "strict_violation"]
+from tlsplug.backend import (
+    X509_V_ERR_CA_BCONS_NOT_CRITICAL,
+    X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL,
+    TLSError,
+    code_for_verify_error,
+    error_for_code,
+    newer_violation,
+    strict_violation,
+)
 
-X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL = 88
-X509_V_ERR_CA_BCONS_NOT_CRITICAL = 89
+from ._verify import DEFERRED_ERRORS, ConnectionState, verify_error_string
+
+__all__ = [
+    "DEFERRED_ERRORS",
+    "X509_V_ERR_CA_BCONS_NOT_CRITICAL",
+    "X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL",
+    "chain_failure",
+    "strict_violation",
+]
+
+def _backend_name() -> str:
+    from ._translate import BACKEND_NAME
+
+    return BACKEND_NAME
 
 
-def _extension(cert: x509.Certificate, kind: type) -> Optional[x509.Extension[x509.ExtensionType]]:
+def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSError]:
+    """The error OpenSSL 3.0 would report first: a strict violation, else the deferred one."""
+    host = state.server_hostname
+    chain = None
     try:
-        return cert.extensions.get_extension_for_class(kind)
-    except x509.ExtensionNotFound:
-        return None
-
-
-def strict_violation(chain: Sequence[x509.Certificate]) -> Optional[Tuple[int, int]]:
-    """(X509_V_ERR number, depth) of the first check above that ``chain`` fails, or None.
-
-    ``chain`` is the verified chain, leaf first, as OpenSSL built it (trust anchor last).
-    """
-    certs: List[x509.Certificate] = list(chain)
-    if len(certs) <= 1:  # 3.0 skips self-issued end-entity certificates (RFC 6818 §2)
-        return None
-    for depth, cert in enumerate(certs):  # leaf first, like check_extensions
-        try:
-            bc = _extension(cert, x509.BasicConstraints)
-            if bc is not None and bc.value.ca and not bc.critical:  # type: ignore[attr-defined]
-                return X509_V_ERR_CA_BCONS_NOT_CRITICAL, depth
-            san = _extension(cert, x509.SubjectAlternativeName)
-            if san is not None and not san.critical and len(cert.subject) == 0:
-                return X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL, depth
-        except ValueError:  # an extension cryptography cannot parse: OpenSSL judged it
-            continue
+        if conn.get_context().get_verify_mode() != SSL.VERIFY_NONE:
+            chain = conn.get_verified_chain(as_cryptography=True)
+    except SSL.Error:  # pragma: no cover - no chain was built
+        chain = None
+    violation = None
+    if state.strict:
+        # newer_violation: checks OpenSSL 4.0 makes itself, except the malformed-extension
+        # one that neither build makes; running them all is harmless and keeps it simple.
+        violation = strict_violation(chain or []) or newer_violation(chain or [])
+    if violation is not None:
+        errnum, depth = violation
+        return error_for_code(
+            code_for_verify_error(errnum),
+            f"TLS handshake with {host} failed: certificate verify failed: "
+            f"{verify_error_string(errnum)} (OpenSSL verify error {errnum} at depth "
+            f"{depth}; a check made by tlsplug, see tlsplug.backend.strict_violation)",
+            backend=_backend_name(),
+        )
+    if state.deferred and state.verify_error is not None:
+        errnum = state.verify_error
+        return error_for_code(
+            code_for_verify_error(errnum),
+            f"TLS handshake with {host} failed: certificate verify failed: "
+            f"{verify_error_string(errnum)} (OpenSSL verify error {errnum} at depth "
+            f"{state.verify_depth})",
+            backend=_backend_name(),
+        )
     return None

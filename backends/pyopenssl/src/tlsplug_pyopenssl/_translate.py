@@ -148,6 +148,24 @@ def translate(
     """The ``TLSError`` for a native exception raised during ``operation``."""
     if isinstance(exc, TLSError):
         return exc
+    if (
+        state is not None
+        and state.strict
+        and not state.handshake_done
+        and conn is not None
+        and (state.verify_error is None or state.deferred)  # else OpenSSL's error is first
+    ):
+        # The handshake failed after the chain was verified (e.g. the server refused our
+        # certificate under TLS 1.2): a strict-lint violation or a deferred chain error
+        # (_strict.py) is what OpenSSL 3.0 - so the stdlib backend - reports, and first.
+        from ._strict import chain_failure
+
+        deferred = chain_failure(conn, state)
+        if deferred is not None:
+            return deferred
+    stashed = _stashed_ocsp_error(state, exc)
+    if stashed is not None:
+        return stashed
     where = _where(state, operation)
     native = _native_text(exc)
 
@@ -172,6 +190,20 @@ def translate(
     if isinstance(exc, OSError) and exc.errno in _CLOSED_ERRNOS:
         return make("connection-closed", "the peer closed the connection")
     return make("handshake-failure", "unexpected error")
+
+
+def _stashed_ocsp_error(state: Optional[ConnectionState], exc: BaseException) -> Optional[TLSError]:
+    """The tlsplug error the OCSP status callback stashed before refusing the staple.
+
+    The callback returns False, OpenSSL aborts with SSL_R_INVALID_STATUS_RESPONSE
+    ("invalid status response"); the stashed error says why (``ocsp-revoked``,
+    ``ocsp-invalid-response``, ``ocsp-must-staple``) and keeps that text in its message.
+    """
+    tracker = getattr(state, "ocsp", None) if state is not None else None
+    error = getattr(tracker, "error", None)
+    if isinstance(error, TLSError) and isinstance(exc, SSL.Error):
+        return error
+    return None
 
 
 def _negotiated(conn: Optional[SSL.Connection]) -> bool:

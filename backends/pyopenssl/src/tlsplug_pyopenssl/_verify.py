@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from OpenSSL import SSL, crypto
+
+from tlsplug.backend import certificate_violation
+
+if TYPE_CHECKING:
+    from ._ocsp import ConnectionOCSP
 
 __all__ = [
     "ConnectionState",
@@ -85,6 +90,13 @@ class ConnectionState:
     #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
     strict: bool = False
     handshake_done: bool = False
+    #: Verification went on past an error OpenSSL finds after the strict checks (strict
+    #: mode only); ``_strict.chain_failure`` reports it once the lint has run.
+    deferred: bool = False
+    #: Whether a trusted certificate could fail that lint (the context computes it once).
+    trust_may_violate: Callable[[], bool] = lambda: True
+    #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, stashed error), or None.
+    ocsp: Optional[ConnectionOCSP] = None
 
 
 
@@ -95,16 +107,52 @@ def state_of(conn: SSL.Connection) -> ConnectionState:
     return state
 
 
+# X509_V_ERR_* that OpenSSL finds after check_extensions (crypto/x509/x509_vfy.c
+# verify_chain): check_id (62-64), check_revocation (3, 8, 11, 12, 15, 16, 23, 35, 36, 44),
+# internal_verify (7, 9, 10, 13, 14, 32) and check_name_constraints (47-53). Errors of
+# build_chain (untrusted) and of check_extensions itself still abort verification at once.
+DEFERRED_ERRORS = frozenset(
+    {62, 63, 64, 3, 8, 11, 12, 15, 16, 23, 35, 36, 44, 7, 9, 10, 13, 14, 32,
+     47, 48, 49, 50, 51, 52, 53}
+)
+
+
+def _may_violate(conn: SSL.Connection, state: ConnectionState) -> bool:
+    """Whether the chain being verified could fail the strict lint (over-approximated).
+
+    Deferring costs the native ``SSL.Error`` as the error's cause, so it is done only when
+    a certificate the server sent, or a trusted one, fails the lint on its own.
+    """
+    try:
+        peers = conn.get_peer_cert_chain(as_cryptography=True) or []
+    except Exception:  # no chain to look at: defer, the lint decides with the real one
+        return True
+    if any(certificate_violation(cert) is not None for cert in peers):
+        return True
+    return state.trust_may_violate()
+
+
 def verify_callback(
     conn: SSL.Connection, cert: crypto.X509, errnum: int, depth: int, ok: int
 ) -> bool:
-    """Record the first failure for ``conn`` and return OpenSSL's own verdict unchanged."""
-    if not ok:
-        state = conn.get_app_data()
-        if isinstance(state, ConnectionState) and state.verify_error is None:
-            state.verify_error = errnum
-            state.verify_depth = depth
-    return bool(ok)
+    """Record the first failure for ``conn``; return OpenSSL's verdict, or defer it.
+
+    In strict mode an error OpenSSL finds after its ``check_extensions`` step is deferred
+    (verification continues, the first error is kept): the X509_STRICT checks OpenSSL 4.0
+    dropped must be reported first, as OpenSSL 3.0 does, and they need the verified chain
+    (``_strict.chain_failure``, raised by ``finish_handshake`` or by the error translation).
+    """
+    if ok:
+        return True
+    state = conn.get_app_data()
+    if not isinstance(state, ConnectionState):
+        return False
+    if state.verify_error is None:
+        state.verify_error = errnum
+        state.verify_depth = depth
+        if state.strict and errnum in DEFERRED_ERRORS and _may_violate(conn, state):
+            state.deferred = True
+    return state.deferred
 
 
 def configure_hostname(conn: SSL.Connection, state: ConnectionState) -> None:

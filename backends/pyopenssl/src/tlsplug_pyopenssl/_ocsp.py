@@ -1,0 +1,225 @@
+"""OCSP for the pyOpenSSL backend: the staple inside the handshake, responders after it.
+
+Decisions come from :mod:`tlsplug.ocsp` (the MongoDB OCSP specification, RFC 6960, RFC 7633);
+this module only supplies what pyOpenSSL exposes:
+
+* :class:`OCSPSupport` (one per context) installs the OCSP *client* callback on the
+  ``SSL.Context`` when it is built (a context is never mutated after its first use) and loads
+  the trusted certificates lazily, once, for issuer look-ups outside the peer's chain.
+* :class:`ConnectionOCSP` (one per connection, ``ConnectionState.ocsp``) asks for the status
+  (``request_ocsp``: the ``status_request`` extension, RFC 6066 §8), judges the staple in the
+  callback with :func:`tlsplug.ocsp.check_staple` and, when that fails, stashes the tlsplug
+  error and returns ``False``: OpenSSL then aborts with "invalid status response", which the
+  error choke point (``_translate``) replaces with the stashed error, chained from the
+  native one.
+* After the handshake, :meth:`ConnectionOCSP.pending` tells whether responders may still be
+  asked (no conclusive staple, ``options.check_ocsp_endpoint``); blocking sockets run
+  :meth:`ConnectionOCSP.finish_sync`, ``tlsplug.aio`` runs the same check off the loop
+  through the ``DeferredOCSP`` hook of the sans-IO buffer.
+
+A resumed session carries no Certificate message and no staple (the status callback is not
+called): the full handshake that created the session judged the staple, so a resumed
+connection skips the staple step (``stapling=False``) and only consults the responders — in
+practice the process-wide cache, which holds the earlier answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Dict, List, Optional
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
+from tlsplug import ocsp
+from tlsplug.backend import Materials, TLSError, TLSOptions, error_for_code
+
+from ._translate import BACKEND_NAME
+
+__all__ = ["ConnectionOCSP", "OCSPSupport", "install_ocsp", "status_of"]
+
+LOG = logging.getLogger("tlsplug.ocsp")
+
+
+def _session_reused(conn: SSL.Connection) -> bool:
+    try:
+        from OpenSSL._util import lib
+
+        return bool(lib.SSL_session_reused(conn._ssl))
+    except (ImportError, AttributeError):  # pragma: no cover
+        return False
+
+
+class OCSPSupport:
+    """What one context needs for OCSP: its options and the trusted certificates, lazily."""
+
+    def __init__(self, options: TLSOptions, materials: Materials) -> None:
+        """Keep the options; the trust store is parsed on the first look-up only."""
+        self.options = options
+        self._materials = materials
+        self._trust: Optional[List[x509.Certificate]] = None
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the options check OCSP at all (staples, must-staple, responders)."""
+        return self.options.check_ocsp_stapling
+
+    def trust(self) -> List[x509.Certificate]:
+        """The trusted certificates (tlsCAFile, else the system bundle), parsed once."""
+        with self._lock:
+            if self._trust is None:
+                self._trust = _load_trust(self._materials)
+            return self._trust
+
+    def new_connection(self, conn: SSL.Connection) -> Optional[ConnectionOCSP]:
+        """Ask ``conn`` for the certificate status; the per-connection state (None when off)."""
+        if not self.enabled:
+            return None
+        conn.request_ocsp()
+        return ConnectionOCSP(self)
+
+
+def install_ocsp(ctx: SSL.Context, options: TLSOptions) -> None:
+    """Set the OCSP client callback on ``ctx`` when the options check OCSP.
+
+    Called while the context is built: pyOpenSSL refuses to change a context once a
+    connection was made from it. The callback finds the connection's state itself.
+    """
+    if options.check_ocsp_stapling:
+        ctx.set_ocsp_client_callback(_status_callback)
+
+
+def _load_trust(materials: Materials) -> List[x509.Certificate]:
+    trust = materials.trust
+    data = trust.pem
+    if data is None and trust.cafile:
+        try:
+            with open(trust.cafile, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return []
+    if not data:
+        return []
+    try:
+        return list(x509.load_pem_x509_certificates(data))
+    except ValueError:  # e.g. OpenSSL's "TRUSTED CERTIFICATE" blocks: the chain must do
+        return []
+
+
+def _chain(conn: SSL.Connection) -> List[bytes]:
+    """The verified chain (leaf first, root included), else the chain the peer sent."""
+    chain = conn.get_verified_chain(as_cryptography=True)
+    if not chain:
+        chain = conn.get_peer_cert_chain(as_cryptography=True)
+    return [c.public_bytes(Encoding.DER) for c in chain or []]
+
+
+def _status_callback(conn: SSL.Connection, staple: bytes, data: Any) -> bool:
+    """OpenSSL's OCSP client callback (RFC 6066 §8): accept, or stash the error and refuse."""
+    state = conn.get_app_data()
+    tracker = getattr(state, "ocsp", None)
+    if not isinstance(tracker, ConnectionOCSP):
+        return True  # a connection tlsplug did not make: nothing to judge with
+    return tracker.on_staple(conn, staple)
+
+
+class ConnectionOCSP:
+    """The OCSP state of one connection: staple, verdict, and the error to raise."""
+
+    def __init__(self, support: OCSPSupport) -> None:
+        """Start empty; the status callback and the post-handshake step fill it."""
+        self.support = support
+        self.callback_ran = False
+        self.staple: Optional[bytes] = None
+        self.staple_verdict: Optional[ocsp.Verdict] = None
+        #: The tlsplug error behind an "invalid status response" failure of the handshake.
+        self.error: Optional[TLSError] = None
+        self.verdict: Optional[ocsp.Verdict] = None
+        self.done = False
+        #: Set by ``tlsplug.aio`` (the ``DeferredOCSP`` hook): never ask responders inline.
+        self.defer = False
+
+    # -- in the handshake -----------------------------------------------------------------
+
+    def on_staple(self, conn: SSL.Connection, staple: bytes) -> bool:
+        """Judge the staple (RFC 6960 §3.2, RFC 7633); False makes OpenSSL abort."""
+        self.callback_ran = True
+        self.staple = staple or None
+        try:
+            self.staple_verdict = ocsp.check_staple(
+                self.staple,
+                _chain(conn),
+                self.support.options,
+                backend=BACKEND_NAME,
+                trust=self.support.trust(),
+            )
+        except TLSError as exc:
+            self.error = exc
+            return False
+        except Exception as exc:  # a bug must not pass as an accepted staple
+            error = error_for_code(
+                "ocsp-invalid-response",
+                f"invalid status response: the stapled OCSP response could not be checked "
+                f"({type(exc).__name__}: {exc})",
+                backend=BACKEND_NAME,
+            )
+            error.__cause__ = exc
+            self.error = error
+            return False
+        return True
+
+    # -- after the handshake --------------------------------------------------------------
+
+    def pending(self, conn: SSL.Connection) -> Optional[Dict[str, Any]]:
+        """Keyword arguments for ``post_handshake_check(_async)``, or None when decided.
+
+        Decided without a responder: a good staple (MongoDB OCSP spec: a valid staple is
+        conclusive), or options that never contact responders (then the staple-less
+        verdict is computed here, without I/O).
+        """
+        if self.done:
+            return None
+        if self.staple_verdict is not None and self.staple_verdict.ok:
+            self.record(self.staple_verdict)
+            return None
+        kwargs: Dict[str, Any] = {
+            "chain": _chain(conn),
+            "staple": self.staple,
+            "options": self.support.options,
+            "backend": BACKEND_NAME,
+            "trust": self.support.trust(),
+            # No callback on a resumed session: the staple was judged in the full handshake.
+            "stapling": self.callback_ran and not _session_reused(conn),
+        }
+        if not kwargs["stapling"]:
+            kwargs["staple"] = None
+        if not self.support.options.check_ocsp_endpoint:
+            self.record(ocsp.post_handshake_check(**kwargs))  # no network: decide now
+            return None
+        return kwargs
+
+    def finish_sync(self, conn: SSL.Connection) -> None:
+        """Ask the responders now, blocking up to ``ocsp_timeout`` (blocking sockets)."""
+        kwargs = self.pending(conn)
+        if kwargs is not None:
+            self.record(ocsp.post_handshake_check(**kwargs))
+
+    def record(self, verdict: Optional[ocsp.Verdict]) -> None:
+        """Keep the final verdict (for ``ocsp_status``)."""
+        self.verdict = verdict
+        self.done = True
+
+    @property
+    def status(self) -> Optional[str]:
+        """``ocsp_status``: the status text once decided, None before."""
+        return ocsp.status_text(self.verdict) if self.done else None
+
+
+def status_of(tracker: Optional[ConnectionOCSP], options: TLSOptions, done: bool) -> Optional[str]:
+    """A connection's ``ocsp_status``: ``"off"`` when the options disable OCSP."""
+    if tracker is None:
+        return ocsp.status_text(None) if done and not options.check_ocsp_stapling else None
+    return tracker.status

@@ -1,0 +1,185 @@
+"""The client variants the benchmark compares, each doing exactly the same work.
+
+``raw-ssl`` and ``raw-pyopenssl`` are written the way a competent user writes them without
+tlsplug: a verifying context built once, the host name checked, the session kept by hand
+for resumption (taken after the first read, because TLS 1.3 tickets arrive after the
+handshake), close_notify sent so the session stays resumable. ``tlsplug-*`` go through
+``tlsplug.create_context`` / ``wrap_socket`` with every check tlsplug makes. Sockets: the
+stdlib variants use a socket timeout (``ssl`` supports it natively); raw pyOpenSSL uses a
+blocking socket (pyOpenSSL has no timeouts without a hand-written poll loop), tlsplug on
+pyOpenSSL the same timeout as the others (it writes that loop) - the honest comparison.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import struct
+from typing import Any, Dict, List, Optional, Tuple
+
+import tlsplug
+
+Address = Tuple[str, int]
+HOST = "localhost"
+TIMEOUT = 30.0
+#: Extra TLSOptions fields for the tlsplug variants (``--no-revocation-check``).
+TLSPLUG_EXTRA: Dict[str, Any] = {}
+
+VARIANTS = ["raw-ssl", "tlsplug-stdlib", "raw-pyopenssl", "tlsplug-pyopenssl"]
+#: tlsplug variant -> the raw variant it is compared with.
+PAIRS = {"tlsplug-stdlib": "raw-ssl", "tlsplug-pyopenssl": "raw-pyopenssl"}
+
+
+def available(names: List[str]) -> List[str]:
+    """The variants that can run here (the pyOpenSSL ones need tlsplug-pyopenssl)."""
+    have_pyopenssl = "pyopenssl" in tlsplug.available_backends()
+    return [n for n in names if have_pyopenssl or "pyopenssl" not in n]
+
+
+class Client:
+    """A context plus, for raw variants, the session kept by hand."""
+
+    def __init__(self, variant: str, ca_file: Optional[str], resume: bool) -> None:
+        """Build the context now (outside any timing)."""
+        self.variant = variant
+        self.resume = resume
+        self.session: Any = None
+        self.ctx: Any = make_context(variant, ca_file, resume)
+
+    def open(self, address: Address) -> Conn:
+        """Connect and handshake."""
+        if self.variant == "raw-ssl":
+            sock = socket.create_connection(address, timeout=TIMEOUT)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tls = self.ctx.wrap_socket(
+                sock, server_hostname=HOST, session=self.session if self.resume else None
+            )
+            return Conn(self, tls, "ssl")
+        if self.variant == "raw-pyopenssl":
+            from OpenSSL import SSL
+
+            sock = socket.create_connection(address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = SSL.Connection(self.ctx, sock)
+            conn.set_tlsext_host_name(HOST.encode())
+            _pyopenssl_check_host(conn, HOST)
+            if self.resume and self.session is not None:
+                conn.set_session(self.session)
+            conn.set_connect_state()
+            conn.do_handshake()
+            return Conn(self, conn, "pyopenssl", sock)
+        sock = socket.create_connection(address, timeout=TIMEOUT)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return Conn(self, self.ctx.wrap_socket(sock, server_hostname=HOST), "tlsplug")
+
+
+class Conn:
+    """One connection; the same operations whatever the variant."""
+
+    def __init__(self, client: Client, tls: Any, kind: str, sock: Any = None) -> None:
+        """Wrap a finished handshake."""
+        self.client = client
+        self.tls = tls
+        self.kind = kind
+        self.sock = sock
+
+    @property
+    def reused(self) -> bool:
+        """Whether the handshake resumed a session."""
+        if self.kind == "pyopenssl":
+            from OpenSSL._util import lib
+
+            return bool(lib.SSL_session_reused(self.tls._ssl))
+        return bool(self.tls.session_reused)
+
+    def ping(self) -> None:
+        """One byte there and back (also makes the client read the TLS 1.3 tickets)."""
+        self.tls.sendall(b"P")
+        if self.tls.recv(1) != b"P":
+            raise RuntimeError("bad ping answer")
+
+    def upload(self, total: int, block: bytes) -> None:
+        """Send ``total`` bytes in ``len(block)`` writes; wait for the server's receipt."""
+        self.tls.sendall(b"U" + struct.pack("!Q", total))
+        sent = 0
+        while sent < total:
+            self.tls.sendall(block)
+            sent += len(block)
+        if self.tls.recv(1) != b"K":
+            raise RuntimeError("bad upload receipt")
+
+    def download(self, total: int, buf: bytearray) -> None:
+        """Receive ``total`` bytes with ``recv_into`` into ``buf`` (the chunk size)."""
+        self.tls.sendall(b"D" + struct.pack("!QI", total, len(buf)))
+        got = 0
+        view = memoryview(buf)
+        while got < total:
+            n = self.tls.recv_into(view, min(len(buf), total - got))
+            if not n:
+                raise RuntimeError("server closed early")
+            got += n
+
+    def close(self) -> None:
+        """Close; raw variants keep the session (after close_notify, so it stays resumable)."""
+        if self.kind == "ssl":
+            if self.client.resume:
+                self.client.session = self.tls.session
+            self.tls.close()
+        elif self.kind == "pyopenssl":
+            from OpenSSL import SSL
+
+            if self.client.resume:
+                self.client.session = self.tls.get_session()
+            with contextlib.suppress(SSL.Error):
+                self.tls.shutdown()
+            self.sock.close()
+        else:
+            self.tls.close()
+
+
+def make_context(variant: str, ca_file: Optional[str], resume: bool = True) -> Any:
+    """The variant's context (what ``bench.measure.context_creation`` times)."""
+    if variant == "raw-ssl":
+        return ssl.create_default_context(cafile=ca_file)
+    if variant == "raw-pyopenssl":
+        from OpenSSL import SSL
+
+        ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+        ctx.set_verify(SSL.VERIFY_PEER)
+        if ca_file is not None:
+            ctx.load_verify_locations(ca_file)
+        else:
+            ctx.set_default_verify_paths()
+        return ctx
+    backend = variant.split("-", 1)[1]
+    options = tlsplug.TLSOptions(
+        enabled=True, backend=backend, ca_file=ca_file, session_resumption=resume,
+        **TLSPLUG_EXTRA,
+    )
+    return tlsplug.create_context(options)
+
+
+def _pyopenssl_check_host(conn: Any, host: str) -> None:
+    # What a careful pyOpenSSL user does: let OpenSSL check the name during verification
+    # (X509_VERIFY_PARAM_set1_host), as service_identity-free code must.
+    from OpenSSL._util import lib
+
+    param = lib.SSL_get0_param(conn._ssl)
+    raw = host.encode()
+    if lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw)) != 1:
+        raise RuntimeError("cannot set the host to verify")
+
+
+def describe() -> Dict[str, str]:
+    """Versions worth recording with the results."""
+    out = {"ssl": ssl.OPENSSL_VERSION}
+    try:
+        import OpenSSL
+
+        out["pyopenssl"] = OpenSSL.__version__
+        out["pyopenssl-openssl"] = OpenSSL.SSL.SSLeay_version(OpenSSL.SSL.SSLEAY_VERSION).decode()
+    except ImportError:
+        pass
+    return out

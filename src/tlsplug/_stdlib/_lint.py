@@ -1,0 +1,70 @@
+"""The chain checks a newer OpenSSL makes and Python's OpenSSL 3.0 does not (DESIGN.md).
+
+"Where the two OpenSSL builds still judge a chain differently, the backend that is more
+lenient adds the missing check itself": after a verified handshake under the modern profile
+(X509_STRICT), the verified chain goes through ``tlsplug.backend.newer_violation``. It runs
+after the handshake, so it cannot precede a later-stage OpenSSL error (host name, CRL,
+dates) the way the PyOpenSSL backend's deferred lint does: the verdict is the same, the
+code can then differ - only when a chain has two defects, which no scenario generates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from tlsplug.backend import (
+    X509_V_FLAG_X509_STRICT,
+    TLSOptions,
+    code_for_verify_error,
+    error_for_code,
+    newer_violation,
+    policy_for,
+)
+
+from ._ocsp import verified_chain
+from ._translate import BACKEND_NAME
+
+__all__ = ["check_chain_after_handshake"]
+
+
+def check_chain_after_handshake(conn: Any, options: TLSOptions, peer_chain: List[bytes]) -> None:
+    """Raise ``CertificateError`` when the verified chain fails a newer OpenSSL's checks."""
+    if not options.verify_certificates or not (
+        policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT
+    ):
+        return
+    from cryptography import x509
+
+    verified = verified_chain(conn)
+    try:
+        certs = [x509.load_der_x509_certificate(der) for der in (verified or peer_chain)]
+    except ValueError:
+        return  # OpenSSL parsed and verified it; nothing more to say here
+    if verified is None and certs:
+        # Python 3.9 shows only the leaf: add the anchors of tlsCAFile that issued the top
+        # certificate (the intermediates a server sends stay invisible there).
+        certs += _anchors_for(certs[-1], options)
+    violation = newer_violation(certs)
+    if violation is None:
+        return
+    errnum, depth = violation
+    raise error_for_code(
+        code_for_verify_error(errnum),
+        f"certificate verify failed: OpenSSL verify error {errnum} at depth {depth} "
+        "(a check a newer OpenSSL makes, made by tlsplug for Python's OpenSSL; see "
+        "tlsplug.backend.newer_violation)",
+        backend=BACKEND_NAME,
+    )
+
+
+def _anchors_for(cert: Any, options: TLSOptions) -> List[Any]:
+    from cryptography import x509
+
+    if options.ca_file is None:
+        return []
+    try:
+        with open(options.ca_file, "rb") as handle:
+            trusted = x509.load_pem_x509_certificates(handle.read())
+    except (OSError, ValueError):
+        return []
+    return [t for t in trusted if t.subject == cert.issuer and t != cert]
