@@ -23,11 +23,13 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
+import stat
 import sys
 import threading
 import time
 from typing import Callable, Dict, Hashable, List, Optional, Tuple
 
+from ._materials import MAX_FILE_SIZE
 from ._options import FILE_FIELDS, TLSOptions
 from ._protocols import ClientContext
 
@@ -52,8 +54,14 @@ def _stamp(path: str) -> Optional[Stamp]:
 
 def _digest(path: str) -> Optional[bytes]:
     try:
-        with open(path, "rb") as handle:
-            return hashlib.blake2b(handle.read(), digest_size=16).digest()
+        # Never block on a FIFO nor read a device or a huge file: load_materials refuses
+        # those with a precise error, which the cache must let it raise (issue 10).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            data = handle.read(MAX_FILE_SIZE + 1)
+            return hashlib.blake2b(data, digest_size=16).digest()
     except (OSError, ValueError):
         return None
 

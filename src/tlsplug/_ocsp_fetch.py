@@ -236,10 +236,11 @@ def check_responders(
         return cached
     urls = [u for u in ocsp_urls(certificate) if urllib.parse.urlsplit(u).scheme in _SCHEMES]
     if not urls:
-        return _warn(
-            certificate,
-            _soft("unknown", NO_RESPONDER, "the certificate names no HTTP OCSP responder"),
-        )
+        # Most private CAs (and Let's Encrypt since 2025) name no responder: nothing failed,
+        # so a WARNING on every connection would only teach users to silence the logger.
+        verdict = _soft("unknown", NO_RESPONDER, "the certificate names no HTTP OCSP responder")
+        LOG.debug("OCSP: %s for %s", verdict.reason, describe(certificate))
+        return verdict
     request_der = build_request(certificate, issuer_cert)
     deadline = time.monotonic() + timeout
     results: queue.Queue[tuple[str, Verdict]] = queue.Queue()

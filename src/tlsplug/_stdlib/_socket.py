@@ -7,7 +7,10 @@ End of stream: ``recv`` returns ``b""`` both after the peer's close_notify and w
 closes TCP without one (a "ragged EOF", ``suppress_ragged_eofs=True`` semantics). Many
 servers, MongoDB among them, close without close_notify, and the protocols drivers speak
 frame their own messages, so truncation is detected one layer up. Every backend does the
-same. A ragged EOF *during the handshake* is an error (``connection-closed``).
+same. A TCP reset (RST) after the handshake reads as ``b""`` too: Python 3.11's ``ssl``
+reports it as the same ``SSLEOFError`` as a ragged EOF while 3.9 and 3.13 raise
+``ConnectionResetError``, so only this rule holds on every interpreter and backend.
+A ragged EOF or a reset *during the handshake* is an error (``connection-closed``).
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ class StdlibTLSSocket:
                 if is_end_of_stream(exc):
                     return b""
                 raise
+            except ConnectionResetError:
+                return b""  # as a ragged EOF: see the module docstring
 
     def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
         """Read into ``buffer``; return the count (0 at the end of the stream)."""
@@ -102,6 +107,8 @@ class StdlibTLSSocket:
                 if is_end_of_stream(exc):
                     return 0
                 raise
+            except ConnectionResetError:
+                return 0  # as a ragged EOF: see the module docstring
 
     def close(self) -> None:
         """Send close_notify when the connection allows it, then close; idempotent."""

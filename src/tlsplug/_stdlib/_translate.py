@@ -134,6 +134,11 @@ def translate(
             backend=backend,
         )
     if isinstance(exc, ssl.SSLError):
+        if not handshake:
+            # After the handshake a cipher was negotiated by definition: a handshake_failure
+            # alert then (e.g. the server's answer to our refusing to renegotiate) is never
+            # "no shared cipher".
+            negotiated = _always
         return _translate_ssl_error(exc, where, negotiated, backend)
     # socket.timeout is a subclass of OSError (not TimeoutError) on 3.9 (bpo-42413).
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -167,6 +172,12 @@ def _translate_ssl_error(
     elif reason in _NOT_TLS:
         code = "not-tls"
         message = f"the peer does not speak TLS ({native})"
+    elif reason in _HANDSHAKE_FAILURE_ALERT and negotiated is _always:
+        code = "handshake-failure"
+        message = (
+            "the server aborted the connection with a handshake_failure alert after the "
+            f"handshake, typically after asking to renegotiate, which tlsplug refuses ({native})"
+        )
     elif reason in _CLIENT_CERT_REFUSED or reason in _HANDSHAKE_FAILURE_ALERT:
         code = "handshake-failure"
         message = (
@@ -188,6 +199,10 @@ def _translate_ssl_error(
         code = "handshake-failure"
         message = f"TLS failure {where} ({native})"
     return error_for_code(code, message, backend=backend, hint=hint)
+
+
+def _always() -> bool:
+    return True
 
 
 def _safely(probe: Optional[Callable[[], bool]]) -> bool:

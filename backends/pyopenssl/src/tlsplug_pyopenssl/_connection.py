@@ -5,13 +5,14 @@ instead of waiting, so the socket is switched to non-blocking and every operatio
 ``WantRead``/``WantWrite``, sleeping in ``poll``/``select`` (never spinning) until one
 deadline - the socket's timeout, for the whole operation - passes. ``send`` may take less
 than it was given (pyOpenSSL enables ``SSL_MODE_ENABLE_PARTIAL_WRITE``), so ``sendall``
-loops. After the handshake a close_notify and a ragged EOF both read as ``b""``, exactly as
-the stdlib backend reports them.
+loops. After the handshake a close_notify, a ragged EOF and a TCP reset all read as ``b""``,
+exactly as the stdlib backend reports them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import select
 import socket
@@ -270,4 +271,6 @@ class PyOpenSSLSocket(PeerInfo):
 
 def _is_eof(exc: SSL.SysCallError) -> bool:
     # pyOpenSSL turns OpenSSL 3's SSL_R_UNEXPECTED_EOF_WHILE_READING into (-1, 'Unexpected EOF').
-    return bool(exc.args) and exc.args[0] in (-1, 0)
+    # A TCP reset after the handshake ends the stream too: Python 3.11's ssl cannot tell it
+    # from a ragged EOF, so the stdlib backend reads both as b"" (see its _socket.py).
+    return bool(exc.args) and exc.args[0] in (-1, 0, errno.ECONNRESET)

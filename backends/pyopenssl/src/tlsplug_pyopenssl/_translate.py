@@ -249,6 +249,12 @@ def _translate_ssl_error(
             return make("no-shared-cipher", "the server accepted none of the offered cipher suites")
         if token in _NOT_TLS:
             return make("not-tls", "the peer does not speak TLS")
+        if token in _HANDSHAKE_FAILURE_ALERT and state is not None and state.handshake_done:
+            return make(
+                "handshake-failure",
+                "the server aborted the connection with a handshake_failure alert after the "
+                "handshake, typically after asking to renegotiate, which tlsplug refuses",
+            )
         if token in _CLIENT_CERT_REFUSED or token in _HANDSHAKE_FAILURE_ALERT:
             return make(
                 "handshake-failure",
