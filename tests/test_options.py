@@ -21,7 +21,7 @@ def test_options_are_frozen() -> None:
     """Assigning to a field raises, so a context can trust its options never change."""
     options = TLSOptions(enabled=True)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        options.enabled = False  # type: ignore[misc]
+        options.enabled = False  # type: ignore[misc,unused-ignore]
 
 
 def test_replace_validates_again() -> None:
@@ -205,7 +205,8 @@ def test_effective_properties() -> None:
 
 def test_path_like_files_are_accepted() -> None:
     """pathlib paths become strings, so options compare and hash by value."""
-    assert TLSOptions(ca_file=pathlib.Path("/x/ca.pem")).ca_file == "/x/ca.pem"
+    options = TLSOptions(ca_file=pathlib.Path("/x/ca.pem"))  # type: ignore[arg-type]
+    assert options.ca_file == "/x/ca.pem"
 
 
 def test_profile_and_backend_are_normalized() -> None:

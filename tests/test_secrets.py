@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Callable, List
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_repr_and_str_mask_the_password() -> None:
 def test_errors_do_not_leak_the_password(caplog: pytest.LogCaptureFixture) -> None:
     """Errors raised while parsing options with a password never contain it."""
     caplog.set_level(logging.DEBUG)
-    cases = [
+    cases: List[Callable[[], object]] = [
         lambda: TLSOptions.parse("mongodb://h/?tlsInsecure=true&tlsAllowInvalidHostnames=true"
                                  f"&tlsCertificateKeyFilePassword={SECRET}"),
         lambda: TLSOptions.parse(None, tlsCertificateKeyFilePassword=SECRET, tls=False),
