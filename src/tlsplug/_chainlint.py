@@ -28,6 +28,7 @@ of those (see the PyOpenSSL backend's deferred verification).
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # cryptography is imported when a chain is linted, not with the core
@@ -58,6 +59,7 @@ def _extension(cert: x509.Certificate, kind: Any) -> Optional[x509.Extension[Any
         return None
 
 
+@functools.lru_cache(maxsize=512)
 def certificate_violation(cert: x509.Certificate) -> Optional[int]:
     """The X509_V_ERR number of the first check above that ``cert`` alone fails, or None.
 
@@ -80,6 +82,7 @@ def certificate_violation(cert: x509.Certificate) -> Optional[int]:
     return None
 
 
+@functools.lru_cache(maxsize=512)
 def _newer_certificate_violation(cert: x509.Certificate) -> Optional[int]:
     from cryptography import x509
 

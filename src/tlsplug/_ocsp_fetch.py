@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from ._errors import error_for_code
 from ._ocsp_cache import OCSPCache, default_cache
@@ -95,14 +95,18 @@ def describe(cert: x509.Certificate) -> str:
 
 def ocsp_urls(cert: CertLike) -> List[str]:
     """The OCSP responder URLs of the certificate's AIA extension (RFC 5280 §4.2.2.1), in order."""
+    return list(_ocsp_urls(load_certificate(cert)))
+
+
+@functools.lru_cache(maxsize=256)
+def _ocsp_urls(certificate: x509.Certificate) -> Tuple[str, ...]:
     from cryptography import x509
     from cryptography.x509.oid import AuthorityInformationAccessOID
 
-    certificate = load_certificate(cert)
     try:
         aia = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
-    except x509.ExtensionNotFound:
-        return []
+    except (x509.ExtensionNotFound, ValueError):
+        return ()
     urls: List[str] = []
     for description in aia.value:
         location = description.access_location
@@ -112,7 +116,7 @@ def ocsp_urls(cert: CertLike) -> List[str]:
             and location.value not in urls
         ):
             urls.append(location.value)
-    return urls
+    return tuple(urls)
 
 
 def _soft(status: str, problem: str, reason: str) -> Verdict:

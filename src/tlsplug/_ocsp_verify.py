@@ -7,6 +7,7 @@ stays cheap; only type checkers see the imports at module level.
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple, Union
 
 from ._ocsp_types import (
@@ -56,7 +57,14 @@ def load_certificate(data: CertLike) -> x509.Certificate:
 
     if isinstance(data, x509.Certificate):
         return data
-    raw = bytes(data)
+    return _load_bytes(bytes(data))
+
+
+@functools.lru_cache(maxsize=256)
+def _load_bytes(raw: bytes) -> x509.Certificate:
+    # Every handshake hands the same peer chain over again: parse each distinct one once.
+    from cryptography import x509
+
     if raw.lstrip().startswith(b"-----BEGIN"):
         return x509.load_pem_x509_certificate(raw)
     return x509.load_der_x509_certificate(raw)
@@ -84,12 +92,20 @@ def find_issuer(
     for candidate in _load_all([*chain, *trust]):
         if candidate == cert or candidate.subject != cert.issuer:
             continue
-        try:
-            cert.verify_directly_issued_by(candidate)
-        except Exception:  # InvalidSignature, ValueError, TypeError (unsupported key)
-            continue
-        return candidate
+        if _directly_issued(cert, candidate):
+            return candidate
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _directly_issued(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
+    # A signature check per handshake was a measurable share of a full handshake (bench/):
+    # the same (leaf, issuer) pair comes back on every connection to the same server.
+    try:
+        cert.verify_directly_issued_by(candidate)
+    except Exception:  # InvalidSignature, ValueError, TypeError (unsupported key)
+        return False
+    return True
 
 
 def must_staple(cert: CertLike) -> bool:
@@ -98,12 +114,20 @@ def must_staple(cert: CertLike) -> bool:
     Only ``status_request`` (5) counts: it is the feature a TLS 1.2/1.3 client requests and
     a server staples for; ``status_request_v2`` (RFC 6961) is not implemented by OpenSSL.
     """
+    return _must_staple(load_certificate(cert))
+
+
+@functools.lru_cache(maxsize=256)
+def _must_staple(certificate: x509.Certificate) -> bool:
     from cryptography import x509
 
-    certificate = load_certificate(cert)
     try:
         feature = certificate.extensions.get_extension_for_class(x509.TLSFeature)
     except x509.ExtensionNotFound:
+        return False
+    except ValueError:
+        # An extension that does not decode: the chain lint refuses such a certificate under
+        # the modern profile; under legacy OpenSSL accepted it, and so must this check.
         return False
     return x509.TLSFeatureType.status_request in feature.value
 
@@ -115,16 +139,25 @@ def cert_id(
 
     SHA-1 is what every client sends (RFC 5019 §2.1.1) and is the key of the OCSP cache.
     """
+    if algorithm is None:
+        # The cache key of every handshake to the same server: computed once per pair.
+        return _sha1_cert_id(load_certificate(cert), load_certificate(issuer))
+    return _cert_id(load_certificate(cert), load_certificate(issuer), algorithm)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha1_cert_id(cert: x509.Certificate, issuer: x509.Certificate) -> CertIDKey:
     from cryptography.hazmat.primitives import hashes
+
+    return _cert_id(cert, issuer, hashes.SHA1())
+
+
+def _cert_id(
+    cert: x509.Certificate, issuer: x509.Certificate, algorithm: hashes.HashAlgorithm
+) -> CertIDKey:
     from cryptography.x509 import ocsp
 
-    request = (
-        ocsp.OCSPRequestBuilder()
-        .add_certificate(
-            load_certificate(cert), load_certificate(issuer), algorithm or hashes.SHA1()
-        )
-        .build()
-    )
+    request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, algorithm).build()
     return (
         request.hash_algorithm.name,
         request.issuer_name_hash,

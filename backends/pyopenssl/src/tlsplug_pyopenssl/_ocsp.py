@@ -111,7 +111,9 @@ def _load_trust(materials: Materials) -> List[x509.Certificate]:
 
 def _chain(conn: SSL.Connection) -> List[bytes]:
     """The verified chain (leaf first, root included), else the chain the peer sent."""
-    chain = conn.get_verified_chain(as_cryptography=True)
+    state = conn.get_app_data()
+    verified = getattr(state, "verified_chain", None)
+    chain = verified(conn) if verified is not None else None
     if not chain:
         chain = conn.get_peer_cert_chain(as_cryptography=True)
     return [c.public_bytes(Encoding.DER) for c in chain or []]

@@ -48,7 +48,7 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
     chain = None
     try:
         if conn.get_context().get_verify_mode() != SSL.VERIFY_NONE:
-            chain = conn.get_verified_chain(as_cryptography=True)
+            chain = state.verified_chain(conn)
     except SSL.Error:  # pragma: no cover - no chain was built
         chain = None
     violation = None

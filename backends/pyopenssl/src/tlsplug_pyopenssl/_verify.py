@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
 
 from OpenSSL import SSL, crypto
 
 from tlsplug.backend import certificate_violation
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from ._ocsp import ConnectionOCSP
 
 __all__ = [
@@ -97,6 +99,15 @@ class ConnectionState:
     trust_may_violate: Callable[[], bool] = lambda: True
     #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, stashed error), or None.
     ocsp: Optional[ConnectionOCSP] = None
+    #: The verified chain, converted once: the strict lint and OCSP both need it, and each
+    #: conversion to cryptography objects re-encodes every certificate.
+    _verified_chain: Optional[List[x509.Certificate]] = None
+
+    def verified_chain(self, conn: SSL.Connection) -> List[x509.Certificate]:
+        """The chain OpenSSL verified (leaf first), as cryptography certificates, memoized."""
+        if self._verified_chain is None:
+            self._verified_chain = list(conn.get_verified_chain(as_cryptography=True) or [])
+        return self._verified_chain
 
 
 
