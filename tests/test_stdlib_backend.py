@@ -102,7 +102,8 @@ def test_backend_identity() -> None:
     ocsp = {Feature.OCSP_ENDPOINT} if sys.version_info >= (3, 10) else set()
     assert backend.features == {
         Feature.CRL, Feature.CRL_DER, Feature.CLIENT_CERT, Feature.ENCRYPTED_KEY,
-        Feature.LEGACY_PROFILE, Feature.SANS_IO, Feature.SESSION_RESUMPTION, *ocsp,
+        Feature.LEGACY_PROFILE, Feature.SANS_IO, Feature.ASYNCIO, Feature.SESSION_RESUMPTION,
+        *ocsp,
     }
     assert backend.versions() == {
         "openssl": ssl.OPENSSL_VERSION, "python": ".".join(map(str, sys.version_info[:3]))

@@ -29,6 +29,7 @@ class StdlibBackend:
             Feature.ENCRYPTED_KEY,
             Feature.LEGACY_PROFILE,
             Feature.SANS_IO,
+            Feature.ASYNCIO,  # tlsplug.aio drives the sans-IO buffer (tests/aio)
             Feature.SESSION_RESUMPTION,
         }
     ) | (

@@ -25,6 +25,7 @@ class PyOpenSSLBackend:
             Feature.ENCRYPTED_KEY,
             Feature.LEGACY_PROFILE,
             Feature.SANS_IO,
+            Feature.ASYNCIO,  # tlsplug.aio drives the sans-IO buffer (tests/aio)
             # Staples judged in the handshake, responders after it (_ocsp.py).
             Feature.OCSP_STAPLING,
             Feature.OCSP_ENDPOINT,
