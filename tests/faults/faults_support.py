@@ -210,9 +210,8 @@ class StallingProxy:
                 data = self._recv(src, 1 if mode == "drip" else 65536)
                 if data is None:
                     return
-                if mode == "drip":
-                    if self.stopping.wait(self.drip):
-                        return
+                if mode == "drip" and self.stopping.wait(self.drip):
+                    return
                 dst.sendall(data)
         except OSError:
             return

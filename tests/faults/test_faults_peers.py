@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import ssl
 import struct
@@ -132,8 +133,8 @@ def test_silent_server_times_out(world: World) -> None:
     with RawServer(stall, timeout=TIMEOUT) as server:
         for name in backend_names():
             start = time.monotonic()
-            code = bounded(lambda: handshake_outcome(world.context(name), server.address,
-                                                     timeout=1.0), LIMIT)
+            code = bounded(functools.partial(handshake_outcome, world.context(name),
+                                             server.address, timeout=1.0), LIMIT)
             took = elapsed(start)
             assert code == "timeout", name
             assert 0.9 <= took <= 1.0 + SLACK, (name, took)
@@ -151,8 +152,8 @@ def test_stall_after_server_hello_times_out(world: World, mode: str) -> None:
             StallingProxy(server.address, mode=mode, drip=0.2) as proxy:
         for name in backend_names():
             start = time.monotonic()
-            code = bounded(lambda: handshake_outcome(world.context(name), proxy.address,
-                                                     timeout=timeout), LIMIT)
+            code = bounded(functools.partial(handshake_outcome, world.context(name),
+                                             proxy.address, timeout=timeout), LIMIT)
             took = elapsed(start)
             assert code == "timeout", name
             assert timeout - 0.1 <= took <= timeout + SLACK, (name, took)
@@ -345,7 +346,7 @@ def _renegotiating_handler(leaf: LeafCert, events: List[str]) -> Callable[[socke
     sctx = SSL.Context(SSL.TLS_SERVER_METHOD)
     sctx.set_max_proto_version(SSL.TLS1_2_VERSION)
     sctx.use_certificate(leaf.certificate)
-    sctx.use_privatekey(leaf.private_key)  # type: ignore[arg-type]
+    sctx.use_privatekey(leaf.private_key)
     for ca in leaf.chain:
         sctx.add_extra_chain_cert(ca.certificate)
 
@@ -389,12 +390,14 @@ def test_server_renegotiation_is_refused(world: World) -> None:
     got = bounded(run, LIMIT)
     assert len(set(got.values())) == 1, got
     data, end = next(iter(got.values()))
-    assert data == b"" and end in ("eof", "handshake-failure", "connection-closed"), got
+    assert data == b"", got
+    assert end in ("eof", "handshake-failure", "connection-closed"), got
     if end == "handshake-failure":
         with pytest.raises(TLSError) as info:  # the message explains, naming renegotiation
             bounded(lambda: _renegotiation_error(world), LIMIT)
         assert "renegotiat" in info.value.message, info.value.message
-    assert len(events) == len(got) and all(e.startswith("refused") for e in events), events
+    assert len(events) == len(got), events
+    assert all(e.startswith("refused") for e in events), events
 
 
 def _renegotiation_error(world: World) -> None:
@@ -412,8 +415,8 @@ def test_handshake_error_is_os_error(world: World) -> None:
         for name in backend_names():
             sock = socket.create_connection(server.address, timeout=TIMEOUT)
             with pytest.raises(HandshakeError) as info:
-                bounded(lambda: world.context(name).wrap_socket(
-                    sock, server_hostname="localhost"), LIMIT)
+                bounded(functools.partial(world.context(name).wrap_socket, sock,
+                                          server_hostname="localhost"), LIMIT)
             assert isinstance(info.value, OSError)
             assert info.value.backend == name
             assert sock.fileno() == -1, "the failed handshake closed the socket"
