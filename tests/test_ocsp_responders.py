@@ -87,7 +87,8 @@ def test_revoked_answer_fails_and_stays_revoked(
 
 FAULTS: Dict[str, Tuple[Dict[str, Any], str, str]] = {
     # name: (responder behaviour, expected problem, text expected in the reason)
-    "slow": ({"delay": 3.0}, ocsp.RESPONDER_TIMEOUT, "no answer within"),
+    # The worker's own socket timeout and the overall deadline race: either text is right.
+    "slow": ({"delay": 3.0}, ocsp.RESPONDER_TIMEOUT, "no answer within|timed out"),
     "http-500": ({"http_status": 500}, ocsp.RESPONDER_ERROR, "HTTP 500"),
     "garbage": ({"garbage": True}, ocsp.INVALID_RESPONSE, "not a DER OCSP response"),
     "redirect-loop": ({"redirect_loop": True}, ocsp.RESPONDER_ERROR, "infinite loop"),
@@ -118,10 +119,10 @@ def test_faults_soft_fail_with_warning(
         verdict = ocsp.check_responders(leaf.cert_der, ca.cert_der, timeout=timeout, cache=cache)
     assert time.monotonic() - start < timeout + 1.0
     assert verdict.summary == f"soft-fail: {problem}"
-    assert text in verdict.reason
+    assert any(t in verdict.reason for t in text.split("|"))
     assert responder.requests >= 1
     (message,) = ocsp_records(caplog)
-    assert text in message
+    assert any(t in message for t in text.split("|"))
     assert problem in message
     assert len(cache) == 0
 

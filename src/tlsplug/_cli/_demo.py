@@ -126,6 +126,11 @@ def _revoked_crl(w: _World, stack: contextlib.ExitStack) -> Dict[str, Any]:
 
 
 def _stapling(w: _World, stack: contextlib.ExitStack, leaf: Any, staple: bytes) -> Any:
+    import importlib.util
+
+    if importlib.util.find_spec("OpenSSL") is None:
+        # Python's ssl cannot staple; the test server is pyOpenSSL's server side.
+        raise _Missing("pyOpenSSL, for the stapling test server")
     server_cls = _kit(("servers", "stapling", "ocsp_responder"), "StaplingServer",
                       "StaplingTLSServer")
     try:
