@@ -7,7 +7,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, List
+from typing import Any, Callable, List, cast
 
 import pytest
 from OpenSSL import SSL
@@ -15,6 +15,7 @@ from OpenSSL import SSL
 from tlsplug.backend import HandshakeError, TLSError
 from tlsplug.testing import PKI, RawServer, TLSServer, stall
 from tlsplug_pyopenssl import backend
+from tlsplug_pyopenssl._context import PyOpenSSLContext
 
 SLACK = 0.75
 
@@ -174,7 +175,7 @@ def test_session_after_close_resumes(
     from tlsplug_pyopenssl._connection import PyOpenSSLSocket
 
     srv = cleanup(TLSServer(cert=ppki.leaf, max_version=version).start())
-    ctx = backend.create_context(options())
+    ctx = cast(PyOpenSSLContext, backend.create_context(options()))
     first = _connect(ctx, srv.address)
     first.sendall(b"x")
     assert first.recv(1) == b"x"  # TLS 1.3 tickets arrive after the handshake
@@ -191,7 +192,7 @@ def test_session_after_close_resumes(
 def test_context_built_once_and_shared_by_threads(options: Any, ppki: PKI, cleanup: Any) -> None:
     """One context serves 16 concurrent connections and is never mutated after first use."""
     srv = cleanup(TLSServer(cert=ppki.leaf).start())
-    ctx = backend.create_context(options())
+    ctx = cast(PyOpenSSLContext, backend.create_context(options()))
     native = ctx.native
     errors: List[BaseException] = []
 
