@@ -14,70 +14,24 @@ import socket
 import ssl
 from typing import Callable, Iterator, Optional
 
-from tlsplug.backend import TLSError, code_for_verify_error, error_for_code
+from tlsplug.backend import (
+    CLIENT_CERT_REFUSED_REASONS,
+    HANDSHAKE_FAILURE_ALERT_REASONS,
+    LEGACY_RENEGOTIATION_HINT,
+    LEGACY_RENEGOTIATION_REASON,
+    NO_SHARED_CIPHER_REASONS,
+    NOT_TLS_REASONS,
+    PROTOCOL_VERSION_REASONS,
+    TLSError,
+    code_for_verify_error,
+    error_for_code,
+)
 
 __all__ = ["BACKEND_NAME", "is_end_of_stream", "translate", "translate_errors"]
 
 BACKEND_NAME = "stdlib"
 
-# OpenSSL reason strings (``SSLError.reason``), grouped by the code they mean. Reasons are
-# stable across OpenSSL 1.1.1, 3.0 and 3.x; a few were renamed, so both spellings are listed.
-_PROTOCOL_VERSION = frozenset(
-    {
-        "UNSUPPORTED_PROTOCOL",
-        "TLSV1_ALERT_PROTOCOL_VERSION",
-        "NO_PROTOCOLS_AVAILABLE",
-        "WRONG_SSL_VERSION",
-        "VERSION_TOO_LOW",
-        "VERSION_TOO_HIGH",
-        "TLSV1_ALERT_INAPPROPRIATE_FALLBACK",
-    }
-)
-_NO_SHARED_CIPHER = frozenset(
-    {
-        "NO_SHARED_CIPHER",
-        "NO_CIPHERS_AVAILABLE",
-        "NO_SUITABLE_SIGNATURE_ALGORITHM",
-        "NO_SHARED_SIGNATURE_ALGORITHMS",
-        "WRONG_CIPHER_RETURNED",
-        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
-        "NO_SHARED_GROUPS",
-        "NO_SUITABLE_KEY_SHARE",
-    }
-)
-# A handshake_failure alert (RFC 5246 §7.2.2) is what pre-2018 servers answer to a
-# ClientHello without a suite they know; before the ServerHello it can mean nothing else.
-_HANDSHAKE_FAILURE_ALERT = frozenset({"SSLV3_ALERT_HANDSHAKE_FAILURE", "ALERT_HANDSHAKE_FAILURE"})
-_NOT_TLS = frozenset(
-    {
-        "WRONG_VERSION_NUMBER",
-        "RECORD_LAYER_FAILURE",  # OpenSSL 3.2+ spelling for garbage records
-        "PACKET_LENGTH_TOO_LONG",
-        "HTTP_REQUEST",
-        "HTTPS_PROXY_REQUEST",
-        "UNKNOWN_PROTOCOL",
-        "RECORD_LENGTH_MISMATCH",
-    }
-)
-# Alerts a server sends when it does not accept our client certificate (or its absence).
-_CLIENT_CERT_REFUSED = frozenset(
-    {
-        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
-        "SSLV3_ALERT_BAD_CERTIFICATE",
-        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
-        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
-        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
-        "SSLV3_ALERT_CERTIFICATE_REVOKED",
-        "TLSV1_ALERT_UNKNOWN_CA",
-        "TLSV1_ALERT_ACCESS_DENIED",
-    }
-)
-_LEGACY_RENEGOTIATION = "UNSAFE_LEGACY_RENEGOTIATION_DISABLED"
 
-_LEGACY_HINT = (
-    "The server predates RFC 5746 secure renegotiation (a server older than 2018); "
-    "connect with tlsProfile=legacy."
-)
 
 
 def is_end_of_stream(exc: BaseException) -> bool:
@@ -161,24 +115,24 @@ def _translate_ssl_error(
     reason = _reason(exc)
     native = f"{reason}: {exc}"
     hint: Optional[str] = None
-    if reason in _PROTOCOL_VERSION or reason.endswith("_ALERT_PROTOCOL_VERSION"):
+    if reason in PROTOCOL_VERSION_REASONS or reason.endswith("_ALERT_PROTOCOL_VERSION"):
         code = "protocol-version"
         message = f"no TLS version in common with the server {where} ({native})"
-    elif reason in _NO_SHARED_CIPHER or (
-        reason in _HANDSHAKE_FAILURE_ALERT and not _safely(negotiated)
+    elif reason in NO_SHARED_CIPHER_REASONS or (
+        reason in HANDSHAKE_FAILURE_ALERT_REASONS and not _safely(negotiated)
     ):
         code = "no-shared-cipher"
         message = f"the server accepted none of the offered cipher suites ({native})"
-    elif reason in _NOT_TLS:
+    elif reason in NOT_TLS_REASONS:
         code = "not-tls"
         message = f"the peer does not speak TLS ({native})"
-    elif reason in _HANDSHAKE_FAILURE_ALERT and negotiated is _always:
+    elif reason in HANDSHAKE_FAILURE_ALERT_REASONS and negotiated is _always:
         code = "handshake-failure"
         message = (
             "the server aborted the connection with a handshake_failure alert after the "
             f"handshake, typically after asking to renegotiate, which tlsplug refuses ({native})"
         )
-    elif reason in _CLIENT_CERT_REFUSED or reason in _HANDSHAKE_FAILURE_ALERT:
+    elif reason in CLIENT_CERT_REFUSED_REASONS or reason in HANDSHAKE_FAILURE_ALERT_REASONS:
         code = "handshake-failure"
         message = (
             "the server refused the client certificate, or requires one and none was given "
@@ -188,10 +142,10 @@ def _translate_ssl_error(
             "Set tlsCertificateKeyFile to a certificate the server's CA issued for client "
             "authentication; the server's log says which check failed."
         )
-    elif reason == _LEGACY_RENEGOTIATION:
+    elif reason == LEGACY_RENEGOTIATION_REASON:
         code = "handshake-failure"
         message = f"the server does not support secure renegotiation ({native})"
-        hint = _LEGACY_HINT
+        hint = LEGACY_RENEGOTIATION_HINT
     elif "EOF" in reason:
         code = "connection-closed"
         message = f"the peer closed the connection {where} ({native})"

@@ -17,6 +17,13 @@ from typing import Iterator, List, Optional, Protocol
 from OpenSSL import SSL
 
 from tlsplug.backend import (
+    CLIENT_CERT_REFUSED_REASONS,
+    HANDSHAKE_FAILURE_ALERT_REASONS,
+    LEGACY_RENEGOTIATION_HINT,
+    LEGACY_RENEGOTIATION_REASON,
+    NO_SHARED_CIPHER_REASONS,
+    NOT_TLS_REASONS,
+    PROTOCOL_VERSION_REASONS,
     TLSError,
     WantReadError,
     WantWriteError,
@@ -34,63 +41,6 @@ _CLOSED_ERRNOS = frozenset(
     {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ENOTCONN, errno.ESHUTDOWN}
 )
 
-# OpenSSL reasons as tokens: ERR_reason_error_string() spells SSL_R_FOO_BAR as "foo bar";
-# upper-cased with underscores it is the ``SSLError.reason`` the stdlib backend matches, so
-# both backends use the same sets (src/tlsplug/_stdlib/_translate.py), spelled for 3.0 and 4.0.
-_PROTOCOL_VERSION = frozenset(
-    {
-        "UNSUPPORTED_PROTOCOL",
-        "TLSV1_ALERT_PROTOCOL_VERSION",
-        "NO_PROTOCOLS_AVAILABLE",
-        "WRONG_SSL_VERSION",
-        "VERSION_TOO_LOW",
-        "VERSION_TOO_HIGH",
-        "TLSV1_ALERT_INAPPROPRIATE_FALLBACK",
-    }
-)
-_NO_SHARED_CIPHER = frozenset(
-    {
-        "NO_SHARED_CIPHER",
-        "NO_CIPHERS_AVAILABLE",
-        "NO_SUITABLE_SIGNATURE_ALGORITHM",
-        "NO_SHARED_SIGNATURE_ALGORITHMS",
-        "WRONG_CIPHER_RETURNED",
-        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
-        "NO_SHARED_GROUPS",
-        "NO_SUITABLE_KEY_SHARE",
-    }
-)
-# A handshake_failure alert before the ServerHello is what pre-2018 servers answer to a
-# ClientHello without a suite they know; after it, the server refused something else.
-_HANDSHAKE_FAILURE_ALERT = frozenset({"SSLV3_ALERT_HANDSHAKE_FAILURE", "ALERT_HANDSHAKE_FAILURE"})
-_NOT_TLS = frozenset(
-    {
-        "WRONG_VERSION_NUMBER",
-        "RECORD_LAYER_FAILURE",  # OpenSSL 3.2+ (and 4.0) for what 3.0 calls the above
-        "PACKET_LENGTH_TOO_LONG",
-        "HTTP_REQUEST",
-        "HTTPS_PROXY_REQUEST",
-        "UNKNOWN_PROTOCOL",
-        "RECORD_LENGTH_MISMATCH",
-    }
-)
-_CLIENT_CERT_REFUSED = frozenset(
-    {
-        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
-        "SSLV3_ALERT_BAD_CERTIFICATE",
-        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
-        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
-        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
-        "SSLV3_ALERT_CERTIFICATE_REVOKED",
-        "TLSV1_ALERT_UNKNOWN_CA",
-        "TLSV1_ALERT_ACCESS_DENIED",
-    }
-)
-_LEGACY_RENEGOTIATION = "UNSAFE_LEGACY_RENEGOTIATION_DISABLED"
-_LEGACY_HINT = (
-    "The server predates RFC 5746 secure renegotiation (a server older than 2018); "
-    "connect with tlsProfile=legacy."
-)
 
 
 def _token(reason: str) -> str:
@@ -234,7 +184,7 @@ def _translate_ssl_error(
             f"(OpenSSL verify error {errnum}{at})",
         )
     for token in tokens:
-        if token in _PROTOCOL_VERSION or token.endswith("_ALERT_PROTOCOL_VERSION"):
+        if token in PROTOCOL_VERSION_REASONS or token.endswith("_ALERT_PROTOCOL_VERSION"):
             return make(
                 "protocol-version",
                 "no TLS version in common with the server",
@@ -243,19 +193,19 @@ def _translate_ssl_error(
                     f"tlsProfile=legacy. OpenSSL in use: {openssl_version()} (pyOpenSSL's)."
                 ),
             )
-        if token in _NO_SHARED_CIPHER or (
-            token in _HANDSHAKE_FAILURE_ALERT and not _negotiated(conn)
+        if token in NO_SHARED_CIPHER_REASONS or (
+            token in HANDSHAKE_FAILURE_ALERT_REASONS and not _negotiated(conn)
         ):
             return make("no-shared-cipher", "the server accepted none of the offered cipher suites")
-        if token in _NOT_TLS:
+        if token in NOT_TLS_REASONS:
             return make("not-tls", "the peer does not speak TLS")
-        if token in _HANDSHAKE_FAILURE_ALERT and state is not None and state.handshake_done:
+        if token in HANDSHAKE_FAILURE_ALERT_REASONS and state is not None and state.handshake_done:
             return make(
                 "handshake-failure",
                 "the server aborted the connection with a handshake_failure alert after the "
                 "handshake, typically after asking to renegotiate, which tlsplug refuses",
             )
-        if token in _CLIENT_CERT_REFUSED or token in _HANDSHAKE_FAILURE_ALERT:
+        if token in CLIENT_CERT_REFUSED_REASONS or token in HANDSHAKE_FAILURE_ALERT_REASONS:
             return make(
                 "handshake-failure",
                 "the server refused the client certificate, or requires one and none was "
@@ -265,11 +215,11 @@ def _translate_ssl_error(
                     "client authentication; the server's log says which check failed."
                 ),
             )
-        if token == _LEGACY_RENEGOTIATION:
+        if token == LEGACY_RENEGOTIATION_REASON:
             return make(
                 "handshake-failure",
                 "the server does not support secure renegotiation",
-                hint=_LEGACY_HINT,
+                hint=LEGACY_RENEGOTIATION_HINT,
             )
         if "EOF" in token:
             return make("connection-closed", "the peer closed the connection")
