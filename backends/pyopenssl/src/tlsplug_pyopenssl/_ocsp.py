@@ -25,6 +25,7 @@ practice the process-wide cache, which holds the earlier answer.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any, Dict, List, Optional
@@ -116,7 +117,13 @@ def _chain(conn: SSL.Connection) -> List[bytes]:
     chain = verified(conn) if verified is not None else None
     if not chain:
         chain = conn.get_peer_cert_chain(as_cryptography=True)
-    return [c.public_bytes(Encoding.DER) for c in chain or []]
+    return [_der(c) for c in chain or []]
+
+
+@functools.lru_cache(maxsize=256)
+def _der(cert: x509.Certificate) -> bytes:
+    # The same server chain on every connection: encode each distinct certificate once.
+    return cert.public_bytes(Encoding.DER)
 
 
 def _status_callback(conn: SSL.Connection, staple: bytes, data: Any) -> bool:

@@ -106,7 +106,10 @@ class ConnectionState:
     def verified_chain(self, conn: SSL.Connection) -> List[x509.Certificate]:
         """The chain OpenSSL verified (leaf first), as cryptography certificates, memoized."""
         if self._verified_chain is None:
-            self._verified_chain = list(conn.get_verified_chain(as_cryptography=True) or [])
+            chain = list(conn.get_verified_chain(as_cryptography=True) or [])
+            if not chain:
+                return chain  # not verified (yet): ask again next time, never cache "none"
+            self._verified_chain = chain
         return self._verified_chain
 
 
