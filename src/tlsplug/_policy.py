@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import ssl
 from typing import Optional, Tuple, Union
@@ -85,6 +86,7 @@ class Policy:
     legacy_server_connect: bool
 
 
+@functools.lru_cache(maxsize=64)
 def policy_for(options: TLSOptions) -> Policy:
     """The policy a backend must apply for ``options.profile``."""
     flags = X509_V_FLAG_PARTIAL_CHAIN
@@ -132,6 +134,7 @@ def code_for_verify_error(verify_code: int) -> str:
     return _VERIFY_CODES.get(verify_code, "cert-invalid")
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_hostname(
     host: str,
 ) -> Tuple[str, Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]]:

@@ -96,6 +96,7 @@ __all__ = [
     "check_staple",
     "default_cache",
     "find_issuer",
+    "load_certificate",
     "must_staple",
     "ocsp_urls",
     "post_handshake_check",

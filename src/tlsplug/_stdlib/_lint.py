@@ -20,6 +20,7 @@ from tlsplug.backend import (
     newer_violation,
     policy_for,
 )
+from tlsplug.ocsp import load_certificate
 
 from ._ocsp import verified_chain
 from ._translate import BACKEND_NAME
@@ -33,11 +34,10 @@ def check_chain_after_handshake(conn: Any, options: TLSOptions, peer_chain: List
         policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT
     ):
         return
-    from cryptography import x509
-
     verified = verified_chain(conn)
     try:
-        certs = [x509.load_der_x509_certificate(der) for der in (verified or peer_chain)]
+        # load_certificate memoizes by DER: a pool sees the same chain on every connection.
+        certs = [load_certificate(der) for der in (verified or peer_chain)]
     except ValueError:
         return  # OpenSSL parsed and verified it; nothing more to say here
     if verified is None and certs:
