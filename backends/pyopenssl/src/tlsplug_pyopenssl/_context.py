@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from cryptography import x509
 from OpenSSL import SSL, crypto
@@ -38,6 +38,14 @@ from ._session import Resumption
 from ._strict import chain_failure
 from ._translate import BACKEND_NAME
 from ._verify import ConnectionState, configure_hostname, verify_callback
+
+try:  # pyOpenSSL's private cffi bindings (the host check in _verify.py uses them too)
+    from OpenSSL._util import lib as _openssl_lib
+
+    _CLEAR_MODE: Optional[Callable[[Any, int], int]] = _openssl_lib.SSL_clear_mode
+    _PARTIAL_WRITE: int = _openssl_lib.SSL_MODE_ENABLE_PARTIAL_WRITE
+except (ImportError, AttributeError):  # pragma: no cover - then partial writes stay on
+    _CLEAR_MODE, _PARTIAL_WRITE = None, 0
 
 __all__ = ["PyOpenSSLContext", "build_context", "finish_handshake"]
 
@@ -249,6 +257,12 @@ class PyOpenSSLContext:
                 )
         state.trust_may_violate = self.trust_may_violate
         conn = SSL.Connection(self.native, sock)
+        if sock is not None and _CLEAR_MODE is not None:
+            # pyOpenSSL turns on partial writes, so one SSL_write returns per 16 KiB record
+            # and a 64 KiB sendall costs four trips through Python. Without it SSL_write
+            # finishes the whole buffer (or asks to be retried with the same one, which
+            # sendall does; SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER stays on).
+            _CLEAR_MODE(conn._ssl, _PARTIAL_WRITE)
         conn.set_app_data(state)
         state.ocsp = self.ocsp.new_connection(conn)  # request_ocsp() when OCSP is on
         if state.name is not None and state.ip is None:
