@@ -245,6 +245,23 @@ def _after_staple(
     return leaf, issuer
 
 
+def _before_responders(
+    chain: Sequence[CertLike],
+    staple: Optional[bytes],
+    options: TLSOptions,
+    backend: Optional[str],
+    trust: Iterable[CertLike],
+    cache: Optional[OCSPCache],
+    stapling: bool,
+) -> Union[Verdict, Tuple[x509.Certificate, x509.Certificate], None]:
+    """None (OCSP off), the final verdict, or the (leaf, issuer) responders must judge."""
+    if not options.check_ocsp_stapling:
+        return None
+    trusted = list(trust)
+    verdict = _staple_step(staple, chain, options, backend, trusted, cache, stapling)
+    return _after_staple(verdict, chain, options, trusted)
+
+
 def post_handshake_check(
     chain: Sequence[CertLike],
     staple: Optional[bytes],
@@ -269,12 +286,8 @@ def post_handshake_check(
     (the stdlib backend): the staple step, must-staple included, is skipped, since a
     must-staple certificate would otherwise always fail there; only responders are asked.
     """
-    if not options.check_ocsp_stapling:
-        return None
-    trust = list(trust)
-    verdict = _staple_step(staple, chain, options, backend, trust, cache, stapling)
-    nxt = _after_staple(verdict, chain, options, trust)
-    if isinstance(nxt, Verdict):
+    nxt = _before_responders(chain, staple, options, backend, trust, cache, stapling)
+    if nxt is None or isinstance(nxt, Verdict):
         return nxt
     leaf, issuer = nxt
     return check_responders(
@@ -293,12 +306,8 @@ async def post_handshake_check_async(
     stapling: bool = True,
 ) -> Optional[Verdict]:
     """:func:`post_handshake_check` for asyncio: the responder check runs off the loop."""
-    if not options.check_ocsp_stapling:
-        return None
-    trust = list(trust)
-    verdict = _staple_step(staple, chain, options, backend, trust, cache, stapling)
-    nxt = _after_staple(verdict, chain, options, trust)
-    if isinstance(nxt, Verdict):
+    nxt = _before_responders(chain, staple, options, backend, trust, cache, stapling)
+    if nxt is None or isinstance(nxt, Verdict):
         return nxt
     leaf, issuer = nxt
     return await check_responders_async(
