@@ -10,7 +10,9 @@ code can then differ - only when a chain has two defects, which no scenario gene
 
 from __future__ import annotations
 
-from typing import Any, List
+import functools
+import os
+from typing import Any, List, Tuple
 
 from tlsplug.backend import (
     X509_V_FLAG_X509_STRICT,
@@ -33,6 +35,9 @@ def check_chain_after_handshake(conn: Any, options: TLSOptions, peer_chain: List
     if not options.verify_certificates or not (
         policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT
     ):
+        return
+    if getattr(conn, "session_reused", False):
+        # A resumed session shows no chain; it was linted when the session was made.
         return
     verified = verified_chain(conn)
     try:
@@ -58,13 +63,24 @@ def check_chain_after_handshake(conn: Any, options: TLSOptions, peer_chain: List
 
 
 def _anchors_for(cert: Any, options: TLSOptions) -> List[Any]:
-    from cryptography import x509
-
     if options.ca_file is None:
         return []
     try:
-        with open(options.ca_file, "rb") as handle:
-            trusted = x509.load_pem_x509_certificates(handle.read())
-    except (OSError, ValueError):
+        stat = os.stat(options.ca_file)
+    except OSError:
         return []
+    trusted = _ca_file_certificates(options.ca_file, stat.st_mtime_ns, stat.st_size)
     return [t for t in trusted if t.subject == cert.issuer and t != cert]
+
+
+@functools.lru_cache(maxsize=16)
+def _ca_file_certificates(path: str, mtime_ns: int, size: int) -> Tuple[Any, ...]:
+    # Read once per version of the file, not per handshake (Python 3.9 only: later versions
+    # show the verified chain, and resumed sessions are not linted again).
+    from cryptography import x509
+
+    try:
+        with open(path, "rb") as handle:
+            return tuple(x509.load_pem_x509_certificates(handle.read()))
+    except (OSError, ValueError):
+        return ()
