@@ -16,16 +16,18 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from . import clients, measure, report
+from . import clients, measure, openssl_server, report
 from .clients import PAIRS, VARIANTS, available
 
 MiB = 1024 * 1024
+#: What ``--only`` can pick; all of them by default.
+SECTIONS = ("handshakes", "stapled", "bulk", "contexts", "s_time")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _settings(quick: bool, rounds: Optional[int]) -> Dict[str, int]:
+def _settings(quick: bool, rounds: Optional[int]) -> Dict[str, Any]:
     if quick:
         s = {"rounds": 2, "handshakes": 15, "bulk_small": 8 * MiB, "bulk_large": 32 * MiB,
              "ctx_reps": 3, "s_time": 1, "s_time_rounds": 1}
@@ -43,8 +45,11 @@ def _pki(directory: Path) -> Dict[str, str]:
     root = CA("bench root")
     leaf = root.create_intermediate("bench intermediate").issue_cert("localhost", "127.0.0.1")
     files = leaf.write(directory, combined=False)
+    staple = directory / "staple.der"  # a "good" response from the issuer, for -status_file
+    staple.write_bytes(leaf.issuer.ocsp_response(leaf, "good"))
     out = {"ca_file": str(root.write_cert(directory / "ca.pem")),
-           "cert_file": str(files.cert_file), "key_file": str(files.key_file)}
+           "cert_file": str(files.cert_file), "key_file": str(files.key_file),
+           "staple_file": str(staple)}
     # Deployed CA files are old; a file written seconds ago is "racy" for the context
     # cache (re-read by digest on every call, see src/tlsplug/_cache.py), not the case
     # a pool meets. Backdate the files by an hour.
@@ -66,10 +71,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="tlsplug variants with tlsDisableCertificateRevocationCheck=true (no OCSP work), "
         "to separate the wrapper's cost from the OCSP checks raw clients do not make",
     )
+    parser.add_argument("--only", type=lambda v: [x for x in v.split(",") if x],
+                        help=f"comma-separated sections, among {','.join(SECTIONS)}")
     args = parser.parse_args(argv)
+    if args.only and not set(args.only) <= set(SECTIONS):
+        parser.error(f"--only: choose among {','.join(SECTIONS)}")
     if args.no_revocation_check:
         clients.TLSPLUG_EXTRA["disable_certificate_revocation_check"] = True
     settings = _settings(args.quick, args.rounds)
+    settings["only"] = args.only
     variants = available(VARIANTS)
     pairs = {t: r for t, r in PAIRS.items() if t in variants}
     started = time.time()
@@ -84,10 +94,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         proc = mp.Process(target=serve, args=(files["cert_file"], files["key_file"], ports_q, stop),
                           daemon=True)
         proc.start()
+        servers = None
         try:
             ports = ports_q.get(timeout=60)
-            data = _run(variants, pairs, settings, files["ca_file"], ports)
+            handshake_ports = dict(ports)
+            if openssl_server.available():
+                servers = openssl_server.OpenSSLServers(
+                    files["cert_file"], files["key_file"], files["staple_file"]
+                ).start()
+                handshake_ports = servers.ports
+                settings["handshake_server"] = "openssl s_server"
+            else:
+                warnings.warn("openssl not found: handshakes measured against bench.server "
+                              "(Python), which flattens the ratios", RuntimeWarning, stacklevel=1)
+                settings["handshake_server"] = "bench.server"
+            data = _run(variants, pairs, settings, files["ca_file"], ports, handshake_ports)
         finally:
+            if servers is not None:
+                servers.stop()
             stop.set()
             proc.join(5)
             if proc.is_alive():
@@ -115,14 +139,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, int], ca_file: str,
-         ports: Dict[str, int]) -> Dict[str, Any]:
+def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, Any], ca_file: str,
+         ports: Dict[str, int], handshake_ports: Dict[str, int]) -> Dict[str, Any]:
     table = report.Table()
     data: Dict[str, Any] = {"table": table}
     rounds = s["rounds"]
     hs: Dict[str, Any] = {}
-    for version in ("tls13", "tls12"):
-        address = ("127.0.0.1", ports[version])
+    only = s.get("only") or SECTIONS
+    for version in ("tls13", "tls12") if "handshakes" in only else ():
+        address = ("127.0.0.1", handshake_ports[version])
         label = "TLS 1.3" if version == "tls13" else "TLS 1.2"
         full = measure.handshakes(variants, address, ca_file, False, rounds, s["handshakes"])
         resumed = measure.handshakes(variants, address, ca_file, True, rounds, s["handshakes"])
@@ -143,9 +168,11 @@ def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, int], ca_file:
             table.add(f"resumed handshakes/s {label}", f"{v} (reused {resumed['reused'][v]:.0%})",
                       report.summary(resumed["rate"][v]), unit="/s")
     data["handshakes"] = hs
+    if "stapled" in only and "stapled" in handshake_ports and "tlsplug-pyopenssl" in variants:
+        data["stapled"] = _stapled(table, ("127.0.0.1", handshake_ports["stapled"]), ca_file, s)
 
     bulk: Dict[str, Any] = {}
-    for direction in ("up", "down"):
+    for direction in ("up", "down") if "bulk" in only else ():
         for chunk, total in ((64 * 1024, s["bulk_small"]), (16 * MiB, s["bulk_large"])):
             name = f"bulk {direction} {'64KiB' if chunk < MiB else '16MiB'} chunks"
             samples = measure.bulk(variants, ("127.0.0.1", ports["tls13"]), ca_file,
@@ -159,7 +186,7 @@ def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, int], ca_file:
     data["bulk"] = bulk
 
     ctx: Dict[str, Any] = {}
-    for trust, ca in (("tlsCAFile", ca_file), ("system store", None)):
+    for trust, ca in (("tlsCAFile", ca_file), ("system store", None)) if "contexts" in only else ():
         created = measure.context_creation(variants, ca, rounds, s["ctx_reps"])
         ctx[trust] = created
         for t in pairs:
@@ -173,11 +200,14 @@ def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, int], ca_file:
                           report.summary(created["cached"][v]), unit="µs")
     data["contexts"] = ctx
 
-    if shutil.which("openssl"):
+    if "s_time" not in only:
+        pass
+    elif shutil.which("openssl"):
         st: Dict[str, Any] = {}
         for version, flag in (("tls13", "tls1_3"), ("tls12", "tls1_2")):
             for mode in ("new", "reuse"):
-                rates = [measure.s_time(("127.0.0.1", ports[version]), flag, mode, s["s_time"])
+                rates = [measure.s_time(("127.0.0.1", handshake_ports[version]), flag, mode,
+                                        s["s_time"])
                          for _ in range(s["s_time_rounds"])]
                 got = [x for x in rates if x is not None]
                 st[f"{version}-{mode}"] = got
@@ -188,3 +218,27 @@ def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, int], ca_file:
     else:
         warnings.warn("openssl not found: no s_time reference", RuntimeWarning, stacklevel=1)
     return data
+
+
+def _stapled(table: report.Table, address: Tuple[str, int], ca_file: str,
+             s: Dict[str, Any]) -> Dict[str, Any]:
+    """Full handshakes with a stapled OCSP response (tlsplug verifies it) vs plain pyOpenSSL.
+
+    Same server for both: raw pyOpenSSL does not ask for the status, so it gets no staple;
+    tlsplug asks, gets a "good" response from the leaf's issuer and checks it (RFC 6960
+    §3.2) - once per distinct staple, then by its bytes from the cache.
+    """
+    probe = clients.Client("tlsplug-pyopenssl", ca_file, False).open(address)
+    status = probe.tls.ocsp_status
+    probe.close()
+    if status != "good (staple)":
+        raise RuntimeError(f"the stapling server's response was not used: {status!r}")
+    pair = ["raw-pyopenssl", "tlsplug-pyopenssl"]
+    got = measure.handshakes(pair, address, ca_file, False, s["rounds"], s["handshakes"])
+    table.add("stapled-OCSP handshakes/s", "tlsplug-pyopenssl stapled / raw-pyopenssl plain",
+              report.ratio(got["rate"]["tlsplug-pyopenssl"], got["rate"]["raw-pyopenssl"]), 0.9)
+    for v in pair:
+        label = "staple checked" if v.startswith("tlsplug") else "no staple"
+        table.add("stapled-OCSP handshakes/s", f"{v} ({label})", report.summary(got["rate"][v]),
+                  unit="/s")
+    return got

@@ -4,7 +4,8 @@ Two listeners: one capped at TLS 1.2, one at TLS 1.3 (each with its own server c
 session tickets and the session cache work as a real server's do). After the handshake the
 client sends one command byte:
 
-- ``P``: ping, the server answers ``P`` (then waits for EOF);
+- ``P\n``: ping, the server answers ``P`` (then waits for EOF), as ``openssl s_server
+  -rev`` does (see ``bench.openssl_server``);
 - ``U`` + u64 total: the client uploads ``total`` bytes, the server answers ``K``;
 - ``D`` + u64 total + u32 chunk: the server sends ``total`` bytes in ``chunk``-sized writes;
 - nothing (EOF): a handshake-only client such as ``openssl s_time``.
@@ -35,6 +36,7 @@ def _recv_exact(tls: ssl.SSLSocket, n: int) -> bytes:
 def _handle(tls: ssl.SSLSocket) -> None:
     cmd = tls.recv(1)
     if cmd == b"P":
+        _recv_exact(tls, 1)  # the newline
         tls.sendall(b"P")
     elif cmd == b"U":
         (total,) = struct.unpack("!Q", _recv_exact(tls, 8))

@@ -195,6 +195,43 @@ def test_time_window_has_no_tolerance(h: Hierarchy) -> None:
     assert at(next_update) == "invalid"
 
 
+def test_signature_checked_once_per_distinct_response(
+    h: Hierarchy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same response bytes are parsed and signature-checked once; new bytes again."""
+    from tlsplug import _ocsp_verify
+
+    calls: List[int] = []
+    real = _ocsp_verify._verify_signature
+
+    def counting(key: object, response: object) -> bool:
+        calls.append(1)
+        return real(key, response)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_ocsp_verify, "_verify_signature", counting)
+    # An unusual thisUpdate: bytes no other test verified (the memo is process-wide).
+    der = h.ca.ocsp_response(h.leaf, this_update=now() - datetime.timedelta(seconds=797))
+    for _ in range(3):
+        assert ocsp.verify_response(der, h.leaf.cert_der, h.ca.cert_der).status == "good"
+    assert len(calls) == 1
+    other = h.ca.ocsp_response(
+        h.leaf, "revoked", this_update=now() - datetime.timedelta(seconds=811)
+    )
+    assert ocsp.verify_response(other, h.leaf.cert_der, h.ca.cert_der).status == "revoked"
+    assert len(calls) == 2
+
+
+def test_delegate_validity_is_checked_at_every_verification(h: Hierarchy) -> None:
+    """A remembered delegate-signed response still fails once the delegate has expired."""
+    der = h.ca.ocsp_response(h.leaf, signer="delegate")
+    assert ocsp.verify_response(der, h.leaf.cert_der, h.ca.cert_der).status == "good"
+    delegate = h.ca.ocsp_responder_cert().certificate
+    after = delegate.not_valid_after_utc + datetime.timedelta(seconds=1)
+    late = ocsp.verify_response(der, h.leaf.cert_der, h.ca.cert_der, now=after)
+    assert late.status == "invalid"
+    assert "outside its validity period" in late.reason
+
+
 def test_response_without_next_update_is_usable(h: Hierarchy) -> None:
     """A response without nextUpdate verifies (RFC 6960 §4.2.2.1) but cannot be cached."""
     der = h.ca.ocsp_response(h.leaf, include_next_update=False)

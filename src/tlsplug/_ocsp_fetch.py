@@ -243,7 +243,8 @@ def check_responders(
         # Most private CAs (and Let's Encrypt since 2025) name no responder: nothing failed,
         # so a WARNING on every connection would only teach users to silence the logger.
         verdict = _soft("unknown", NO_RESPONDER, "the certificate names no HTTP OCSP responder")
-        LOG.debug("OCSP: %s for %s", verdict.reason, describe(certificate))
+        if LOG.isEnabledFor(logging.DEBUG):  # describe() is not free: once per connection
+            LOG.debug("OCSP: %s for %s", verdict.reason, describe(certificate))
         return verdict
     request_der = build_request(certificate, issuer_cert)
     deadline = time.monotonic() + timeout

@@ -218,37 +218,22 @@ def _verify(
     now: datetime.datetime,
     source: str,
 ) -> Verdict:
-    from cryptography.x509 import ocsp
-
     cert = load_certificate(cert_like)
     issuer = load_certificate(issuer_like)
-    try:
-        response = ocsp.load_der_ocsp_response(bytes(response_der))
-    except ValueError as exc:
-        return _invalid(f"not a DER OCSP response ({exc})", source)
-    if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
-        # RFC 6960 §2.3: an unsuccessful response carries no status information at all.
-        status_name = response.response_status.name.lower()
+    checked = _check_response(bytes(response_der), cert, issuer)
+    if isinstance(checked, tuple):
+        reason, problem = checked
+        return _invalid(reason, source, problem)
+    # What depends on the time is decided now, on every call; the rest was decided once.
+    if checked.signer_windows and not any(
+        not_before <= now <= not_after for not_before, not_after in checked.signer_windows
+    ):
         return _invalid(
-            f"unsuccessful OCSP response status {status_name!r}", source, RESPONDER_ERROR
-        )
-    single = _matching_single(response, cert, issuer)
-    if single is None:
-        serials = ", ".join(f"{r.serial_number:#x}" for r in response.responses)
-        return _invalid(
-            f"the response is not about this certificate (RFC 6960 §3.2 item 1): expected "
-            f"serial {cert.serial_number:#x} from {issuer.subject.rfc4514_string()}, "
-            f"got {serials or 'no SingleResponse'}",
+            f"the responder certificate {checked.signer_subject!r} is outside its validity "
+            "period",
             source,
         )
-    problem = _check_signer(response, issuer, now)
-    if problem is not None:
-        return _invalid(problem, source)
-    raw_this = _time(single, "this_update")
-    assert raw_this is not None  # mandatory in a SingleResponse (RFC 6960 §4.2.1)
-    this_update = _aware(raw_this)
-    raw_next = _time(single, "next_update")
-    next_update = None if raw_next is None else _aware(raw_next)
+    this_update, next_update = checked.this_update, checked.next_update
     if this_update > now:
         return _invalid(
             f"thisUpdate {this_update.isoformat()} is in the future (RFC 6960 §3.2 item 5)",
@@ -260,22 +245,89 @@ def _verify(
             "(RFC 6960 §3.2 item 6)",
             source,
         )
+    unknown = STATUS_UNKNOWN if checked.status == "unknown" else None
+    return Verdict(checked.status, checked.detail, this_update, next_update, source, unknown)
+
+
+class _Signed:
+    """What a response's bytes and signature establish about one certificate, time aside."""
+
+    __slots__ = (
+        "detail", "next_update", "signer_subject", "signer_windows", "status", "this_update"
+    )
+
+    def __init__(
+        self,
+        status: str,
+        detail: str,
+        this_update: datetime.datetime,
+        next_update: Optional[datetime.datetime],
+        signer_windows: List[Tuple[datetime.datetime, datetime.datetime]],
+        signer_subject: str,
+    ) -> None:
+        self.status = status
+        self.detail = detail
+        self.this_update = this_update
+        self.next_update = next_update
+        #: A delegated responder's validity periods (empty: the issuer signed).
+        self.signer_windows = signer_windows
+        self.signer_subject = signer_subject
+
+
+@functools.lru_cache(maxsize=256)
+def _check_response(
+    response_der: bytes, cert: x509.Certificate, issuer: x509.Certificate
+) -> Union[_Signed, Tuple[str, str]]:
+    """Parse, match and verify the signature once per distinct (response, certificate).
+
+    A server staples the same response on every handshake until it refreshes it, so the
+    signature is checked once and the bytes are the cache key; only the clock-dependent
+    checks (``_verify``) run per handshake. Returns ``_Signed``, or (reason, problem).
+    """
+    from cryptography.x509 import ocsp
+
+    try:
+        response = ocsp.load_der_ocsp_response(response_der)
+    except ValueError as exc:
+        return f"not a DER OCSP response ({exc})", INVALID_RESPONSE
+    if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+        # RFC 6960 §2.3: an unsuccessful response carries no status information at all.
+        status_name = response.response_status.name.lower()
+        return f"unsuccessful OCSP response status {status_name!r}", RESPONDER_ERROR
+    single = _matching_single(response, cert, issuer)
+    if single is None:
+        serials = ", ".join(f"{r.serial_number:#x}" for r in response.responses)
+        return (
+            f"the response is not about this certificate (RFC 6960 §3.2 item 1): expected "
+            f"serial {cert.serial_number:#x} from {issuer.subject.rfc4514_string()}, "
+            f"got {serials or 'no SingleResponse'}",
+            INVALID_RESPONSE,
+        )
+    signer = _check_signer(response, issuer)
+    if isinstance(signer, str):
+        return signer, INVALID_RESPONSE
+    windows, subject = signer
+    raw_this = _time(single, "this_update")
+    assert raw_this is not None  # mandatory in a SingleResponse (RFC 6960 §4.2.1)
+    raw_next = _time(single, "next_update")
+    next_update = None if raw_next is None else _aware(raw_next)
     status = single.certificate_status
     if status is ocsp.OCSPCertStatus.GOOD:
-        return Verdict("good", "the certificate is good", this_update, next_update, source)
+        return _Signed("good", "the certificate is good", _aware(raw_this), next_update,
+                       windows, subject)
     if status is ocsp.OCSPCertStatus.REVOKED:
         revoked_at = _time(single, "revocation_time")
         detail = f"revoked at {_aware(revoked_at).isoformat()}" if revoked_at else "revoked"
         if single.revocation_reason is not None:
             detail += f", reason {single.revocation_reason.name}"
-        return Verdict("revoked", detail, this_update, next_update, source)
-    return Verdict(
+        return _Signed("revoked", detail, _aware(raw_this), next_update, windows, subject)
+    return _Signed(
         "unknown",
         "the responder does not know the certificate (status unknown)",
-        this_update,
+        _aware(raw_this),
         next_update,
-        source,
-        STATUS_UNKNOWN,
+        windows,
+        subject,
     )
 
 
@@ -327,12 +379,16 @@ def _is_responder(cert: x509.Certificate, response: ocsp.OCSPResponse) -> bool:
 
 
 def _check_signer(
-    response: ocsp.OCSPResponse, issuer: x509.Certificate, now: datetime.datetime
-) -> Optional[str]:
-    """None when the response is signed by an authorised responder, else the reason."""
+    response: ocsp.OCSPResponse, issuer: x509.Certificate
+) -> Union[str, Tuple[List[Tuple[datetime.datetime, datetime.datetime]], str]]:
+    """([], "") when the issuer signed; (validity periods, subject) of the authorised
+    delegates whose signature verifies; else the reason (a str).
+
+    The delegates' validity is the one clock-dependent part: ``_verify`` checks it per call.
+    """
     if _is_responder(issuer, response):
         if _verify_signature(issuer.public_key(), response):
-            return None
+            return [], ""
         return "the response's signature does not verify with the issuer's key"
     candidates = [c for c in response.certificates if _is_responder(c, response)]
     if not candidates:
@@ -341,20 +397,27 @@ def _check_signer(
             "certificate included in the response (RFC 6960 §4.2.2.2)"
         )
     reason = ""
+    windows: List[Tuple[datetime.datetime, datetime.datetime]] = []
+    subject = ""
     for delegate in candidates:
-        reason = _delegate_problem(delegate, issuer, now) or ""
+        reason = _delegate_problem(delegate, issuer) or ""
         if reason:
             continue
         if _verify_signature(delegate.public_key(), response):
-            return None
+            windows.append(_validity(delegate))
+            subject = subject or delegate.subject.rfc4514_string()
+            continue
         reason = "the response's signature does not verify with the delegated responder's key"
+    if windows:
+        return windows, subject
     return reason
 
 
-def _delegate_problem(
-    delegate: x509.Certificate, issuer: x509.Certificate, now: datetime.datetime
-) -> Optional[str]:
-    """Why ``delegate`` may not sign for ``issuer`` (RFC 6960 §4.2.2.2), or None."""
+def _delegate_problem(delegate: x509.Certificate, issuer: x509.Certificate) -> Optional[str]:
+    """Why ``delegate`` may not sign for ``issuer`` (RFC 6960 §4.2.2.2), or None.
+
+    Its validity period is left to the caller: it depends on the time of each check.
+    """
     from cryptography import x509
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -375,9 +438,6 @@ def _delegate_problem(
             f"the responder certificate {subject!r} lacks the id-kp-OCSPSigning extended key "
             "usage (RFC 6960 §4.2.2.2)"
         )
-    not_before, not_after = _validity(delegate)
-    if not not_before <= now <= not_after:
-        return f"the responder certificate {subject!r} is outside its validity period"
     return None
 
 

@@ -262,11 +262,61 @@ def test_non_blocking_socket_is_refused(options: Any, cleanup: Any) -> None:
 
 
 def test_timeout_accessors(options: Any, ppki: PKI, cleanup: Any) -> None:
-    """settimeout/gettimeout act on the wrapper; the native socket stays non-blocking."""
+    """settimeout/gettimeout act on the wrapper; the native socket blocks only without one."""
     srv = cleanup(TLSServer(cert=ppki.leaf).start())
     tls = cleanup(_connect(backend.create_context(options()), srv.address, timeout=2.5))
     assert tls.gettimeout() == 2.5
+    assert tls.socket.gettimeout() == 0.0  # the deadline loop needs a non-blocking socket
     tls.settimeout(None)
     assert tls.gettimeout() is None
+    assert tls.socket.gettimeout() is None
+    tls.settimeout(1.0)
     assert tls.socket.gettimeout() == 0.0
     assert tls.getpeername() == srv.address
+
+
+def _blocking_connect(ctx: Any, address: Any) -> Any:
+    sock = socket.create_connection(address)
+    assert sock.gettimeout() is None
+    return ctx.wrap_socket(sock, server_hostname="localhost")
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_socket_without_timeout_stays_blocking(
+    version: ssl.TLSVersion, options: Any, ppki: PKI, cleanup: Any
+) -> None:
+    """Without a timeout the socket stays blocking; data flows and the session resumes."""
+    srv = cleanup(TLSServer(cert=ppki.leaf, max_version=version).start())
+    ctx = backend.create_context(options())
+    first = _blocking_connect(ctx, srv.address)
+    assert first.socket.gettimeout() is None
+    first.sendall(b"x" * 100_000)
+    got = b""
+    while len(got) < 100_000:
+        got += first.recv(65536)
+    assert got == b"x" * 100_000
+    first.close()
+    second = cleanup(_blocking_connect(ctx, srv.address))
+    second.sendall(b"y")
+    assert second.recv(1) == b"y"
+    assert second.session_reused
+
+
+def test_close_without_timeout_never_waits_for_the_peer(
+    options: Any, ppki: PKI, cleanup: Any
+) -> None:
+    """close() of a blocking TLS 1.3 socket returns at once from a peer that sends nothing."""
+    release = threading.Event()
+
+    def silent(tls: ssl.SSLSocket) -> None:
+        release.wait(10)  # neither data nor session tickets until the client is gone
+
+    srv = cleanup(_ssl_server(ppki, silent))
+    ctx = backend.create_context(options())
+    tls = _blocking_connect(ctx, srv.address)
+    start = time.monotonic()
+    tls.close()
+    elapsed = time.monotonic() - start
+    release.set()
+    assert elapsed < 1.0
+    assert tls.fileno() == -1

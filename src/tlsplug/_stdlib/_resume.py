@@ -40,6 +40,12 @@ class Resumption:
             return
         try:
             version = sock.version()
+            if version != "TLSv1.3" and sock.session_reused:
+                # A resumed TLS 1.2 session is the one the store already holds (renewed
+                # tickets aside, which fail once and heal with a full handshake), and
+                # ``SSLSocket.session`` is not free: CPython copies the session through
+                # i2d/d2i on every call (Modules/_ssl.c, _ssl_session_dup), ~150 µs here.
+                return
             session = sock.session
             if version == "TLSv1.3" and not (session is not None and session.has_ticket):
                 with contextlib.suppress(Exception):

@@ -663,6 +663,30 @@ class BackendConformance(ConformanceHelpers):
                 assert tls.ocsp_status == "good (responder)"
             assert responder.requests == 1
 
+    def test_ocsp_resumed_session_uses_the_cached_answer(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any
+    ) -> None:
+        """A resumed connection carries no certificate: its verdict comes from the cache."""
+        self.require(features, Feature.OCSP_ENDPOINT, Feature.SESSION_RESUMPTION)
+        from .ocsp_responder import OCSPResponder
+
+        ca, ca_file = self._ocsp_ca(world)
+        with OCSPResponder(ca) as responder:
+            leaf = ca.issue_cert("localhost", "127.0.0.1", ocsp_url=responder.url)
+            responder.set_status(leaf, "good")
+            ctx = self.context(backend_name, ca_file=ca_file, ocsp_timeout=TIMEOUT)
+            server = serve(leaf)
+            statuses = []
+            for _ in range(3):
+                with self.open(ctx, server.address, "localhost") as tls:
+                    tls.sendall(b"x")  # reads the TLS 1.3 tickets
+                    assert tls.recv(1) == b"x"
+                    statuses.append((tls.session_reused, tls.ocsp_status))
+            assert statuses == [
+                (False, "good (responder)"), (True, "good (cache)"), (True, "good (cache)")
+            ]
+            assert responder.requests == 1
+
     def test_ocsp_soft_fail(
         self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any
     ) -> None:

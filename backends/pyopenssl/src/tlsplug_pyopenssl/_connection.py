@@ -1,9 +1,12 @@
-"""The blocking ``TLSSocket``: a pyOpenSSL ``Connection`` over a non-blocking socket.
+"""The blocking ``TLSSocket``: a pyOpenSSL ``Connection`` over the caller's socket.
 
 pyOpenSSL on a socket with a timeout raises ``WantReadError`` out of ``do_handshake()``
-instead of waiting, so the socket is switched to non-blocking and every operation loops on
-``WantRead``/``WantWrite``, sleeping in ``poll``/``select`` (never spinning) until one
-deadline - the socket's timeout, for the whole operation - passes. ``send`` may take less
+instead of waiting, so a socket with a timeout is switched to non-blocking and every
+operation loops on ``WantRead``/``WantWrite``, sleeping in ``poll``/``select`` (never
+spinning) until one deadline - the socket's timeout, for the whole operation - passes. A
+socket without a timeout stays blocking and OpenSSL waits in ``recv``/``send`` itself, as
+plain pyOpenSSL code does: one system call where the loop makes three (failed ``recv``,
+``poll``, ``recv``), a measurable share of a loopback handshake (``bench/``). ``send`` may take less
 than it was given (pyOpenSSL enables ``SSL_MODE_ENABLE_PARTIAL_WRITE``), so ``sendall``
 loops. After the handshake a close_notify, a ragged EOF and a TCP reset all read as ``b""``,
 exactly as the stdlib backend reports them.
@@ -85,7 +88,8 @@ class PyOpenSSLSocket(PeerInfo):
         self._timeout = sock.gettimeout()
         self._closed = False
         self.server_hostname = state.server_hostname
-        sock.setblocking(False)
+        if self._timeout is not None:
+            sock.setblocking(False)  # the deadline loop; without a timeout OpenSSL just waits
 
     @classmethod
     def handshake(
@@ -202,6 +206,11 @@ class PyOpenSSLSocket(PeerInfo):
         self._closed = True
         try:
             if self._state.handshake_done:
+                # Closing never waits for the peer: no blocking read for tickets, no
+                # close_notify stuck behind a full send buffer.
+                with contextlib.suppress(OSError):
+                    if self._timeout is None:
+                        self._sock.setblocking(False)
                 if self._resume is not None:
                     # At close, not after the handshake: TLS 1.3 tickets come later.
                     self._resume.remember(self._conn)
@@ -240,6 +249,8 @@ class PyOpenSSLSocket(PeerInfo):
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be non-negative or None")
         self._timeout = timeout
+        if not self._closed:
+            self._sock.setblocking(timeout is None)  # see the module docstring
 
     def gettimeout(self) -> Optional[float]:
         """The timeout of each operation, as given to the socket."""
@@ -255,7 +266,7 @@ class PyOpenSSLSocket(PeerInfo):
 
     @property
     def socket(self) -> socket.socket:
-        """The underlying socket (non-blocking; do not read or write it directly)."""
+        """The underlying socket (do not read or write it directly)."""
         return self._sock
 
     @property

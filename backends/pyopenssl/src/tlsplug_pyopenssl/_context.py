@@ -8,6 +8,7 @@ thread.
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -33,11 +34,12 @@ from tlsplug.backend import (
     session_key,
 )
 
+from ._chains import ChainMemo
 from ._ocsp import OCSPSupport, install_ocsp
-from ._session import Resumption
+from ._session import Resumption, session_reused
 from ._strict import chain_failure
 from ._translate import BACKEND_NAME
-from ._verify import ConnectionState, configure_hostname, verify_callback
+from ._verify import ConnectionState, configure_hostname, install_verify
 
 try:  # pyOpenSSL's private cffi bindings (the host check in _verify.py uses them too)
     from OpenSSL._util import lib as _openssl_lib
@@ -107,7 +109,7 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
     ctx.set_options(opts)
 
     if options.verify_certificates:
-        ctx.set_verify(SSL.VERIFY_PEER, verify_callback)
+        install_verify(ctx)
     else:
         ctx.set_verify(SSL.VERIFY_NONE)
     store = ctx.get_cert_store()
@@ -149,7 +151,7 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
 def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
     """The checks OpenSSL did not make inside the handshake; raise ``CertificateError``."""
     host = state.server_hostname
-    if state.strict and options.verify_certificates and not _session_reused(conn):
+    if state.strict and options.verify_certificates and not session_reused(conn):
         # The strict lint, then any error verification deferred for it (_strict.py).
         failure = chain_failure(conn, state)
         if failure is not None:
@@ -171,6 +173,7 @@ def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSO
     state.handshake_done = True
 
 
+@functools.lru_cache(maxsize=256)  # a pool dials the same few names again and again
 def _valid_name(name: str, is_ip: bool) -> bool:
     # The rule the stdlib backend applies (what ssl does with the name): the IDNA codec
     # refuses empty labels and labels over 63 octets, before any byte is sent.
@@ -200,16 +203,6 @@ def _trust_may_violate(materials: Materials) -> bool:
     return any(certificate_violation(cert) is not None for cert in certs)
 
 
-def _session_reused(conn: SSL.Connection) -> bool:
-    # A resumed session skips certificate verification; the first handshake was checked.
-    try:
-        from OpenSSL._util import lib
-
-        return bool(lib.SSL_session_reused(conn._ssl))
-    except (ImportError, AttributeError):  # pragma: no cover
-        return False
-
-
 class PyOpenSSLContext:
     """A ``ClientContext`` over one shared, immutable ``SSL.Context``."""
 
@@ -223,6 +216,7 @@ class PyOpenSSLContext:
         self.native = build_context(options, self.materials, self.policy)
         self.ocsp = OCSPSupport(options, self.materials)
         self._trust_lint: Optional[bool] = None
+        self.chains = ChainMemo()
         # Sessions are per context: never offered by a context with other options.
         self.sessions = SessionStore() if options.session_resumption else None
 
@@ -256,6 +250,7 @@ class PyOpenSSLContext:
                     code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
                 )
         state.trust_may_violate = self.trust_may_violate
+        state.chains = self.chains
         conn = SSL.Connection(self.native, sock)
         if sock is not None and _CLEAR_MODE is not None:
             # pyOpenSSL turns on partial writes, so one SSL_write returns per 16 KiB record
@@ -285,6 +280,7 @@ class PyOpenSSLContext:
         if self.sessions is not None:
             resume = Resumption(self.sessions, session_key(sock, state.name))
             resume.offer(conn)
+            state.resumption = resume
         return PyOpenSSLSocket.handshake(conn, state, sock, self.options, resume)
 
     def wrap_buffers(self, server_hostname: Optional[str] = None) -> TLSBuffer:

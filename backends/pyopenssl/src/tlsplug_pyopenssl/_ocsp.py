@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -37,20 +37,14 @@ from OpenSSL import SSL
 from tlsplug import ocsp
 from tlsplug.backend import Materials, TLSError, TLSOptions, error_for_code
 
+from ._chains import ChainFacts
+from ._session import session_reused
 from ._translate import BACKEND_NAME
+from ._verify import ConnectionState
 
 __all__ = ["ConnectionOCSP", "OCSPSupport", "install_ocsp", "status_of"]
 
 LOG = logging.getLogger("tlsplug.ocsp")
-
-
-def _session_reused(conn: SSL.Connection) -> bool:
-    try:
-        from OpenSSL._util import lib
-
-        return bool(lib.SSL_session_reused(conn._ssl))
-    except (ImportError, AttributeError):  # pragma: no cover
-        return False
 
 
 class OCSPSupport:
@@ -110,19 +104,24 @@ def _load_trust(materials: Materials) -> List[x509.Certificate]:
         return []
 
 
+def _facts(conn: SSL.Connection) -> Optional[ChainFacts]:
+    """The connection's verified chain, converted once per distinct chain (``_chains``)."""
+    state = conn.get_app_data()
+    return state.chain_facts(conn) if isinstance(state, ConnectionState) else None
+
+
 def _chain(conn: SSL.Connection) -> List[bytes]:
     """The verified chain (leaf first, root included), else the chain the peer sent."""
-    state = conn.get_app_data()
-    verified = getattr(state, "verified_chain", None)
-    chain = verified(conn) if verified is not None else None
-    if not chain:
-        chain = conn.get_peer_cert_chain(as_cryptography=True)
+    facts = _facts(conn)
+    if facts is not None:
+        return facts.ders
+    chain = conn.get_peer_cert_chain(as_cryptography=True)
     return [_der(c) for c in chain or []]
 
 
 @functools.lru_cache(maxsize=256)
 def _der(cert: x509.Certificate) -> bytes:
-    # The same server chain on every connection: encode each distinct certificate once.
+    # A resumed session's peer chain: encode each distinct certificate once.
     return cert.public_bytes(Encoding.DER)
 
 
@@ -157,6 +156,10 @@ class ConnectionOCSP:
         """Judge the staple (RFC 6960 §3.2, RFC 7633); False makes OpenSSL abort."""
         self.callback_ran = True
         self.staple = staple or None
+        if self.staple is None:
+            leaf = self._leaf(conn)
+            if leaf is not None and not ocsp.must_staple(leaf):
+                return True  # nothing stapled, nothing required: check_staple's answer
         try:
             self.staple_verdict = ocsp.check_staple(
                 self.staple,
@@ -201,7 +204,7 @@ class ConnectionOCSP:
             "backend": BACKEND_NAME,
             "trust": self.support.trust(),
             # No callback on a resumed session: the staple was judged in the full handshake.
-            "stapling": self.callback_ran and not _session_reused(conn),
+            "stapling": self.callback_ran and not session_reused(conn),
         }
         if not kwargs["stapling"]:
             kwargs["staple"] = None
@@ -212,9 +215,50 @@ class ConnectionOCSP:
 
     def finish_sync(self, conn: SSL.Connection) -> None:
         """Ask the responders now, blocking up to ``ocsp_timeout`` (blocking sockets)."""
+        if not self.done and self._plain_full_handshake(conn):
+            pair = self._leaf_and_issuer(conn)
+            if pair is not None:
+                # What post_handshake_check does for this case, without judging the absent
+                # staple again or looking the issuer up again: the (leaf, issuer) pair of a
+                # chain is remembered with the chain (``_chains``).
+                options = self.support.options
+                self.record(ocsp.check_responders(
+                    pair[0], pair[1], timeout=options.ocsp_timeout, backend=BACKEND_NAME
+                ))
+                return
         kwargs = self.pending(conn)
         if kwargs is not None:
             self.record(ocsp.post_handshake_check(**kwargs))
+
+    def _plain_full_handshake(self, conn: SSL.Connection) -> bool:
+        # No staple and the responders are to be asked; either the callback ran (so a
+        # must-staple leaf already failed the handshake) on a full handshake, or the
+        # session was resumed (no callback: the staple step is skipped, see above).
+        if self.staple is not None or self.error is not None:
+            return False
+        if not self.support.options.check_ocsp_endpoint:
+            return False
+        return self.callback_ran != session_reused(conn)
+
+    @staticmethod
+    def _leaf(conn: SSL.Connection) -> Optional[x509.Certificate]:
+        facts = _facts(conn)
+        return facts.certs[0] if facts is not None and facts.certs else None
+
+    def _leaf_and_issuer(
+        self, conn: SSL.Connection
+    ) -> Optional[Tuple[x509.Certificate, x509.Certificate]]:
+        facts = _facts(conn)
+        if facts is None or not facts.certs:
+            return None
+        pair = facts.ocsp_pair
+        if pair is None:
+            leaf = facts.certs[0]
+            issuer = ocsp.find_issuer(leaf, facts.certs[1:], self.support.trust())
+            if issuer is None:
+                return None  # the general path logs the soft-fail
+            pair = facts.ocsp_pair = (leaf, issuer)
+        return pair
 
     def record(self, verdict: Optional[ocsp.Verdict]) -> None:
         """Keep the final verdict (for ``ocsp_status``)."""

@@ -187,12 +187,9 @@ class PeerInfo:
     @property
     def session_reused(self) -> bool:
         """Whether the handshake resumed an earlier session (``SSL_session_reused``)."""
-        try:
-            from OpenSSL._util import lib
+        from ._session import session_reused
 
-            return bool(lib.SSL_session_reused(self._conn._ssl))
-        except (ImportError, AttributeError):  # pragma: no cover - bindings without it
-            return False
+        return session_reused(self._conn)
 
     def _handshake_complete(self) -> bool:
         return self._conn.get_cipher_name() is not None

@@ -25,17 +25,34 @@ from OpenSSL import SSL
 
 from tlsplug.backend import SessionKey, SessionStore
 
-__all__ = ["Resumption"]
+from ._chains import ChainFacts
+
+__all__ = ["Resumption", "session_reused"]
 
 
 def _pointer(session: Optional[SSL.Session]) -> Any:
     return getattr(session, "_session", None)
 
 
+class _Remembered:
+    """A session and the verified chain of the handshake that made it.
+
+    A resumed handshake carries no certificates: what the checks after it need to know
+    about the peer's chain (``_chains.ChainFacts``: OCSP's leaf and issuer) is the chain of
+    the full handshake the session comes from, kept with the session.
+    """
+
+    __slots__ = ("facts", "session")
+
+    def __init__(self, session: SSL.Session, facts: Optional[ChainFacts]) -> None:
+        self.session = session
+        self.facts = facts
+
+
 class Resumption:
     """The session store of a context and the key of one connection."""
 
-    __slots__ = ("_at_handshake", "_tls13", "key", "store")
+    __slots__ = ("_at_handshake", "_tls13", "key", "offered", "store")
 
     def __init__(self, store: SessionStore, key: Optional[SessionKey]) -> None:
         """Remember sessions of ``key`` in ``store``."""
@@ -43,12 +60,21 @@ class Resumption:
         self.key = key
         self._at_handshake: Optional[SSL.Session] = None
         self._tls13 = False
+        #: What was offered to the server (its chain facts serve a resumed handshake).
+        self.offered: Optional[_Remembered] = None
 
     def offer(self, conn: SSL.Connection) -> None:
         """Before the handshake: resume the remembered session of this peer, if any."""
-        session = self.store.get(self.key)
-        if session is not None:
-            conn.set_session(session)
+        remembered = self.store.get(self.key)
+        if isinstance(remembered, _Remembered):
+            conn.set_session(remembered.session)
+            self.offered = remembered
+
+    def offered_facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:
+        """The chain facts of the offered session, if this handshake resumed it."""
+        if self.offered is None or not session_reused(conn):
+            return None
+        return self.offered.facts
 
     def handshake_done(self, conn: SSL.Connection) -> None:
         """Note the session the handshake produced (TLS 1.3: not yet resumable)."""
@@ -72,14 +98,29 @@ class Resumption:
             return
         self._at_handshake = None
         if session is not None:
-            self.store.put(self.key, session)
+            self.store.put(self.key, _Remembered(session, self._facts_of(conn)))
+
+    def _facts_of(self, conn: SSL.Connection) -> Optional[ChainFacts]:
+        state = conn.get_app_data()
+        chain_facts = getattr(state, "chain_facts", None)
+        facts = chain_facts(conn) if chain_facts is not None else None
+        return facts if isinstance(facts, ChainFacts) else None
 
 
-def _reused(conn: SSL.Connection) -> bool:
-    # A resumed TLS 1.3 session keeps its (still valid) ticket until new ones arrive.
-    try:
-        from OpenSSL._util import lib
+try:  # bound once: this runs on every handshake
+    from OpenSSL._util import lib as _lib
 
-        return bool(lib.SSL_session_reused(conn._ssl))
-    except (ImportError, AttributeError):  # pragma: no cover
+    _SESSION_REUSED: Any = _lib.SSL_session_reused
+except (ImportError, AttributeError):  # pragma: no cover
+    _SESSION_REUSED = None
+
+
+def session_reused(conn: SSL.Connection) -> bool:
+    """Whether ``conn``'s handshake resumed a session (``SSL_session_reused``)."""
+    if _SESSION_REUSED is None:  # pragma: no cover
         return False
+    return bool(_SESSION_REUSED(conn._ssl))
+
+
+# A resumed TLS 1.3 session keeps its (still valid) ticket until new ones arrive.
+_reused = session_reused

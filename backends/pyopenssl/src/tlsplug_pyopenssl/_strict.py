@@ -45,17 +45,21 @@ def _backend_name() -> str:
 def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSError]:
     """The error OpenSSL 3.0 would report first: a strict violation, else the deferred one."""
     host = state.server_hostname
-    chain = None
+    facts = None
     try:
         if conn.get_context().get_verify_mode() != SSL.VERIFY_NONE:
-            chain = state.verified_chain(conn)
+            facts = state.chain_facts(conn)
     except SSL.Error:  # pragma: no cover - no chain was built
-        chain = None
+        facts = None
     violation = None
     if state.strict:
         # newer_violation: checks OpenSSL 4.0 makes itself, except the malformed-extension
         # one that neither build makes; running them all is harmless and keeps it simple.
-        violation = strict_violation(chain or []) or newer_violation(chain or [])
+        # Memoized per distinct chain (``_chains``): the verdict depends on its bytes only.
+        if facts is not None:
+            violation = facts.violation()
+        else:
+            violation = strict_violation([]) or newer_violation([])
     if violation is not None:
         errnum, depth = violation
         return error_for_code(

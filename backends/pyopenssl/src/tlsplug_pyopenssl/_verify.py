@@ -23,14 +23,19 @@ from OpenSSL import SSL, crypto
 
 from tlsplug.backend import certificate_violation
 
+from ._chains import ChainFacts, ChainMemo
+
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from ._session import Resumption
 
     from ._ocsp import ConnectionOCSP
 
 __all__ = [
     "ConnectionState",
     "configure_hostname",
+    "install_verify",
     "state_of",
     "verify_callback",
     "verify_error_string",
@@ -99,19 +104,30 @@ class ConnectionState:
     trust_may_violate: Callable[[], bool] = lambda: True
     #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, stashed error), or None.
     ocsp: Optional[ConnectionOCSP] = None
-    #: The verified chain, converted once: the strict lint and OCSP both need it, and each
-    #: conversion to cryptography objects re-encodes every certificate.
-    _verified_chain: Optional[List[x509.Certificate]] = None
+    #: The context's memory of verified chains (``_chains``); None converts every time.
+    chains: Optional[ChainMemo] = None
+    #: The session offered for resumption (``_session.Resumption``), if any.
+    resumption: Optional[Resumption] = None
+    _facts: Optional[ChainFacts] = None
+
+    def chain_facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:
+        """The verified chain's ``ChainFacts`` (certificates, DER, lint), None before it exists.
+
+        The strict lint and OCSP both need the chain; each conversion to cryptography
+        objects re-encodes every certificate, so it happens once per distinct chain.
+        """
+        if self._facts is None:
+            memo = self.chains if self.chains is not None else ChainMemo(maxsize=0)
+            self._facts = memo.facts(conn)
+            if self._facts is None and self.resumption is not None:
+                # Resumed: no chain was verified now; the session's own handshake's was.
+                self._facts = self.resumption.offered_facts(conn)
+        return self._facts
 
     def verified_chain(self, conn: SSL.Connection) -> List[x509.Certificate]:
         """The chain OpenSSL verified (leaf first), as cryptography certificates, memoized."""
-        if self._verified_chain is None:
-            chain = list(conn.get_verified_chain(as_cryptography=True) or [])
-            if not chain:
-                return chain  # not verified (yet): ask again next time, never cache "none"
-            self._verified_chain = chain
-        return self._verified_chain
-
+        facts = self.chain_facts(conn)
+        return facts.certs if facts is not None else []
 
 
 def state_of(conn: SSL.Connection) -> ConnectionState:
@@ -147,7 +163,7 @@ def _may_violate(conn: SSL.Connection, state: ConnectionState) -> bool:
 
 
 def verify_callback(
-    conn: SSL.Connection, cert: crypto.X509, errnum: int, depth: int, ok: int
+    conn: SSL.Connection, cert: Optional[crypto.X509], errnum: int, depth: int, ok: int
 ) -> bool:
     """Record the first failure for ``conn``; return OpenSSL's verdict, or defer it.
 
@@ -167,6 +183,59 @@ def verify_callback(
         if state.strict and errnum in DEFERRED_ERRORS and _may_violate(conn, state):
             state.deferred = True
     return state.deferred
+
+
+def _native_verify(ok: int, store_ctx: Any) -> int:
+    """``verify_callback`` at the C level: a certificate that passed costs one cffi call.
+
+    pyOpenSSL's own wrapper (``SSL._VerifyHelper``) builds an ``X509`` object and looks the
+    connection up for *every* certificate of the chain, which is most of the Python cost
+    of a handshake; only a failure needs the connection, so only a failure pays for it.
+    """
+    if ok:
+        return 1
+    try:
+        ssl_ptr = _lib.X509_STORE_CTX_get_ex_data(
+            store_ctx, _lib.SSL_get_ex_data_X509_STORE_CTX_idx()
+        )
+        conn = SSL.Connection._reverse_mapping.get(ssl_ptr)
+        if conn is None:
+            return 0
+        errnum = int(_lib.X509_STORE_CTX_get_error(store_ctx))
+        depth = int(_lib.X509_STORE_CTX_get_error_depth(store_ctx))
+        if verify_callback(conn, None, errnum, depth, 0):
+            # As pyOpenSSL's wrapper does: a deferred error must not end the verification.
+            _lib.X509_STORE_CTX_set_error(store_ctx, _lib.X509_V_OK)
+            return 1
+    except Exception:
+        return 0
+    return 0
+
+
+_NATIVE_CALLBACK: Any = None
+if _lib is not None and all(
+    hasattr(_lib, name)
+    for name in (
+        "SSL_CTX_set_verify",
+        "X509_STORE_CTX_get_ex_data",
+        "SSL_get_ex_data_X509_STORE_CTX_idx",
+        "X509_STORE_CTX_get_error",
+        "X509_STORE_CTX_get_error_depth",
+        "X509_STORE_CTX_set_error",
+    )
+) and hasattr(SSL.Connection, "_reverse_mapping"):
+    # One module-level callback object: cffi callbacks must stay alive while OpenSSL may
+    # call them, and one shared by every context never dies.
+    _NATIVE_CALLBACK = _ffi.callback("int (*)(int, X509_STORE_CTX *)", _native_verify)
+
+
+def install_verify(ctx: SSL.Context) -> None:
+    """``VERIFY_PEER`` with the recording callback (the native one when the bindings allow)."""
+    if _NATIVE_CALLBACK is None:  # pragma: no cover - bindings without the needed symbols
+        ctx.set_verify(SSL.VERIFY_PEER, verify_callback)
+        return
+    ctx.set_verify(SSL.VERIFY_PEER)  # pyOpenSSL's bookkeeping (and its not-yet-used guard)
+    _lib.SSL_CTX_set_verify(ctx._context, _lib.SSL_VERIFY_PEER, _NATIVE_CALLBACK)
 
 
 def configure_hostname(conn: SSL.Connection, state: ConnectionState) -> None:

@@ -1,0 +1,106 @@
+"""Per-context memory of verified chains: convert and lint each distinct chain once.
+
+A pool reconnects to the same few servers, which present the same chain every time. After
+OpenSSL verified a chain, the checks tlsplug adds (the strict lint, the OCSP plumbing) need
+it as ``cryptography`` certificates; converting costs an encode and a parse per certificate,
+and the checks' own caches only hit when they see the *same* objects. So each verified
+chain is identified by the SHA-256 fingerprints of its certificates (``X509_digest``, in C)
+and the converted certificates, their DER and the lint verdict are kept per fingerprint.
+Only what is a pure function of the chain's bytes is kept: OCSP verdicts still go through
+the OCSP cache, whose entries expire.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Any, List, Optional, Tuple
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
+from tlsplug.backend import newer_violation, strict_violation
+
+__all__ = ["ChainFacts", "ChainMemo"]
+
+Fingerprint = Tuple[bytes, ...]
+
+try:
+    from OpenSSL._util import ffi as _ffi
+    from OpenSSL._util import lib as _lib
+
+    _SHA256: Any = _lib.EVP_get_digestbyname(b"sha256")
+    _NATIVE = bool(_SHA256) and all(
+        hasattr(_lib, name)
+        for name in ("X509_digest", "SSL_get0_verified_chain", "sk_X509_num", "sk_X509_value")
+    )
+except (ImportError, AttributeError):  # pragma: no cover - bindings without these symbols
+    _ffi = _lib = _SHA256 = None
+    _NATIVE = False
+
+
+class ChainFacts:
+    """One verified chain (leaf first): certificates, DER, and the lint verdict, computed once."""
+
+    __slots__ = ("_violation", "certs", "ders", "ocsp_pair")
+
+    def __init__(self, certs: List[x509.Certificate]) -> None:
+        """Keep ``certs``; encode each once (OCSP takes DER)."""
+        self.certs = certs
+        self.ders = [c.public_bytes(Encoding.DER) for c in certs]
+        self._violation: Optional[Tuple[Optional[Tuple[int, int]]]] = None
+        #: (leaf, issuer) for OCSP requests, once looked up (``_ocsp``).
+        self.ocsp_pair: Optional[Tuple[x509.Certificate, x509.Certificate]] = None
+
+    def violation(self) -> Optional[Tuple[int, int]]:
+        """The strict lint's first (X509_V_ERR, depth), or None (see ``_strict``)."""
+        if self._violation is None:
+            self._violation = (strict_violation(self.certs) or newer_violation(self.certs),)
+        return self._violation[0]
+
+
+def _fingerprint(conn: SSL.Connection) -> Optional[Fingerprint]:
+    stack = _lib.SSL_get0_verified_chain(conn._ssl)  # borrowed; NULL before verification
+    if stack == _ffi.NULL:
+        return None
+    out = []
+    digest = _ffi.new("unsigned char[]", 64)
+    size = _ffi.new("unsigned int *")
+    for i in range(_lib.sk_X509_num(stack)):
+        if not _lib.X509_digest(_lib.sk_X509_value(stack, i), _SHA256, digest, size):
+            return None  # pragma: no cover - OpenSSL out of memory: skip the memo
+        out.append(_ffi.buffer(digest, size[0])[:])
+    return tuple(out) or None
+
+
+class ChainMemo:
+    """A small, thread-safe LRU of ``ChainFacts`` keyed by the chain's fingerprints."""
+
+    def __init__(self, maxsize: int = 32) -> None:
+        """Keep at most ``maxsize`` chains (a pool talks to a handful of servers)."""
+        self.maxsize = maxsize
+        self._lock = threading.Lock()
+        self._facts: collections.OrderedDict[Fingerprint, ChainFacts] = (
+            collections.OrderedDict()
+        )
+
+    def facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:
+        """The facts of the chain OpenSSL verified for ``conn``; None before verification."""
+        key = _fingerprint(conn) if _NATIVE else None
+        if key is not None:
+            with self._lock:
+                hit = self._facts.get(key)
+                if hit is not None:
+                    self._facts.move_to_end(key)
+                    return hit
+        chain = list(conn.get_verified_chain(as_cryptography=True) or [])
+        if not chain:
+            return None  # not verified (yet): ask again next time, never remember "none"
+        facts = ChainFacts(chain)
+        if key is not None and len(key) == len(chain):
+            with self._lock:
+                self._facts[key] = facts
+                while len(self._facts) > self.maxsize:
+                    self._facts.popitem(last=False)
+        return facts

@@ -1,0 +1,99 @@
+"""The handshake servers: ``openssl s_server`` processes, one per listener.
+
+Handshake rates measure the *client*; a Python server (a thread and a wrap per connection)
+costs more per connection than a resumed handshake does, so it flattens exactly the
+differences the benchmark is after (resumed vs full, tlsplug vs raw). ``s_server`` is C,
+ships with every OpenSSL, keeps a session cache and issues tickets like a real server, and
+with ``-status_file`` staples a fixed OCSP response. ``-rev`` answers each line with the
+line reversed, so the clients' ping (``b"P\\n"``, one byte read back) works against it and
+against ``bench.server`` alike. One connection at a time is what the clients do anyway.
+
+Without an ``openssl`` binary the benchmark falls back to ``bench.server`` and says so.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from types import TracebackType
+from typing import Dict, List, Optional, Type
+
+
+def available() -> bool:
+    """Whether an ``openssl`` command line is on PATH."""
+    return shutil.which("openssl") is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class OpenSSLServers:
+    """``s_server`` listeners on loopback, by name: ``tls13``, ``tls12`` and ``stapled``."""
+
+    def __init__(self, cert_file: str, key_file: str, staple_file: Optional[str]) -> None:
+        """Describe the listeners; ``start()`` launches them."""
+        base = ["-cert", cert_file, "-key", key_file, "-cert_chain", cert_file]
+        self._specs: Dict[str, List[str]] = {
+            "tls13": [*base],
+            "tls12": [*base, "-no_tls1_3"],
+        }
+        if staple_file is not None:
+            self._specs["stapled"] = [*base, "-status_file", staple_file]
+        self.ports: Dict[str, int] = {}
+        self._procs: List[subprocess.Popen[bytes]] = []
+
+    def start(self) -> OpenSSLServers:
+        """Launch every listener and wait until each accepts connections."""
+        try:
+            for name, args in self._specs.items():
+                port = _free_port()
+                command = ["openssl", "s_server", "-quiet", "-rev",
+                           "-accept", f"127.0.0.1:{port}", *args]
+                self._procs.append(subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                ))
+                self.ports[name] = port
+            for proc, port in zip(self._procs, self.ports.values()):
+                self._wait_listening(proc, port)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @staticmethod
+    def _wait_listening(proc: subprocess.Popen[bytes], port: int) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"openssl s_server exited with {proc.returncode}")
+            try:
+                # A bare TCP connect: s_server logs a failed handshake and accepts the next.
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"openssl s_server did not listen on port {port}")
+
+    def stop(self) -> None:
+        """Terminate every listener."""
+        for proc in self._procs:
+            proc.kill()
+        for proc in self._procs:
+            proc.wait(5)
+        self._procs.clear()
+
+    def __enter__(self) -> OpenSSLServers:
+        return self.start()
+
+    def __exit__(
+        self, kind: Optional[Type[BaseException]], exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.stop()
