@@ -14,6 +14,7 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple, TypeVar
 
 from tlsplug.backend import TLSOptions, WantReadError, WantWriteError
 
+from ._chains import PeerChains
 from ._hostcheck import check_hostname_after_handshake
 from ._lint import check_chain_after_handshake
 from ._ocsp import StdlibOCSP
@@ -68,14 +69,15 @@ class StdlibTLSBuffer:
         if self._handshake_done:
             return
         self._call(self._obj.do_handshake)
+        peer = PeerChains(self._obj)  # each form of the chain read from ssl once
         if self._lint_options is not None:  # _lint.py: checks a newer OpenSSL makes
-            check_chain_after_handshake(self._obj, self._lint_options, self.peer_chain())
+            check_chain_after_handshake(self._obj, self._lint_options, peer)
         if self._post_check_host is not None:
-            check_hostname_after_handshake(self._obj.getpeercert(True), self._post_check_host)
+            check_hostname_after_handshake(peer.leaf(), self._post_check_host)
         tracker = self._ocsp
         if tracker is not None and not tracker.done:
             # _ocsp.py: must-staple fails closed; responders now unless tlsplug.aio defers.
-            tracker.after_handshake(self._obj, self.peer_chain())
+            tracker.after_handshake(self._obj, peer)
             if not tracker.defer:
                 tracker.finish_sync()
         self._handshake_done = True

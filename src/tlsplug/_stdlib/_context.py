@@ -6,6 +6,7 @@ shared by any number of threads (OpenSSL's ``SSL_CTX`` is thread-safe for ``SSL_
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 from typing import Optional, Tuple
@@ -19,14 +20,24 @@ from tlsplug.backend import (
 )
 
 from ._buffer import StdlibTLSBuffer
+from ._chains import PeerChains
 from ._hostcheck import check_hostname_after_handshake
 from ._lint import check_chain_after_handshake
 from ._ocsp import StdlibOCSP
 from ._resume import Resumption
-from ._socket import StdlibTLSSocket, unverified_chain
+from ._socket import StdlibTLSSocket
 from ._translate import BACKEND_NAME, translate_errors
 
 __all__ = ["StdlibContext"]
+
+
+@functools.lru_cache(maxsize=256)  # a pool dials the same few names again and again
+def _valid_name(name: str, is_ip: bool) -> bool:
+    try:
+        # What ssl does with the name; a label over 63 octets fails here, not mid-handshake.
+        return bool(name) and (is_ip or bool(name.encode("idna")))
+    except UnicodeError:
+        return False
 
 
 class StdlibContext:
@@ -57,12 +68,7 @@ class StdlibContext:
                 )
             return None, None
         name, ip = normalize_hostname(server_hostname)
-        try:
-            # What ssl does with the name; a label over 63 octets fails here, not mid-handshake.
-            valid = bool(name) and (ip is not None or bool(name.encode("idna")))
-        except UnicodeError:
-            valid = False
-        if not valid:
+        if not _valid_name(name, ip is not None):
             raise ConfigurationError(
                 f"server_hostname {server_hostname!r} is not a valid host name or IP address",
                 code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
@@ -90,15 +96,14 @@ class StdlibContext:
         try:
             with translate_errors(handshake=True, negotiated=lambda: tls.cipher() is not None):
                 tls.do_handshake()
+            peer = PeerChains(tls)  # each form of the chain read from ssl once
             # _lint.py: the chain checks a newer OpenSSL makes (DESIGN.md, lenient backend).
-            check_chain_after_handshake(
-                tls, self.options, unverified_chain(tls, tls.getpeercert(True))
-            )
+            check_chain_after_handshake(tls, self.options, peer)
             if post_check is not None:
-                check_hostname_after_handshake(tls.getpeercert(True), post_check)
+                check_hostname_after_handshake(peer.leaf(), post_check)
             # OCSP (_ocsp.py): must-staple fails closed, responders within ocsp_timeout.
             tracker = StdlibOCSP(self.options)
-            tracker.after_handshake(tls, unverified_chain(tls, tls.getpeercert(True)))
+            tracker.after_handshake(tls, peer)
             tracker.finish_sync()
         except BaseException:
             tls.close()

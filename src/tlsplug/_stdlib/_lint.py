@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from tlsplug.backend import (
     X509_V_FLAG_X509_STRICT,
@@ -24,13 +24,13 @@ from tlsplug.backend import (
 )
 from tlsplug.ocsp import load_certificate
 
-from ._ocsp import verified_chain
+from ._chains import CHAINS, PeerChains
 from ._translate import BACKEND_NAME
 
 __all__ = ["check_chain_after_handshake"]
 
 
-def check_chain_after_handshake(conn: Any, options: TLSOptions, peer_chain: List[bytes]) -> None:
+def check_chain_after_handshake(conn: Any, options: TLSOptions, peer: PeerChains) -> None:
     """Raise ``CertificateError`` when the verified chain fails a newer OpenSSL's checks."""
     if not options.verify_certificates or not (
         policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT
@@ -39,17 +39,24 @@ def check_chain_after_handshake(conn: Any, options: TLSOptions, peer_chain: List
     if getattr(conn, "session_reused", False):
         # A resumed session shows no chain; it was linted when the session was made.
         return
-    verified = verified_chain(conn)
+    verified = peer.verified()
+    if verified:
+        # Linted once per distinct chain: a pool sees the same chain on every connection.
+        facts = CHAINS.facts(verified)
+        _raise_for(facts.violation() if facts is not None else None)
+        return
     try:
-        # load_certificate memoizes by DER: a pool sees the same chain on every connection.
-        certs = [load_certificate(der) for der in (verified or peer_chain)]
+        certs = [load_certificate(der) for der in peer.unverified()]
     except ValueError:
         return  # OpenSSL parsed and verified it; nothing more to say here
-    if verified is None and certs:
+    if certs:
         # Python 3.9 shows only the leaf: add the anchors of tlsCAFile that issued the top
         # certificate (the intermediates a server sends stay invisible there).
         certs += _anchors_for(certs[-1], options)
-    violation = newer_violation(certs)
+    _raise_for(newer_violation(certs))
+
+
+def _raise_for(violation: Optional[Tuple[int, int]]) -> None:
     if violation is None:
         return
     errnum, depth = violation

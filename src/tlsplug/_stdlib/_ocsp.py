@@ -24,14 +24,16 @@ RFC 6066 §8) nor show one, so:
 from __future__ import annotations
 
 import logging
-import ssl
 import sys
 import threading
-from collections import OrderedDict
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 from tlsplug.backend import ConfigurationError, TLSOptions
 
+from ._chains import CHAINS, PeerChains, verified_chain
 from ._translate import BACKEND_NAME
 
 __all__ = ["HAS_VERIFIED_CHAIN", "StdlibOCSP", "verified_chain"]
@@ -52,66 +54,6 @@ _NO_CHAIN_REASON = (
 _warned_no_chain = threading.Event()
 
 
-class _IssuerMemory:
-    """Leaf DER -> issuer DER, learned from verified chains; bounded, thread-safe.
-
-    A resumed TLS 1.3 session shows only the leaf (no verified chain, no intermediates), but
-    the responder check needs the issuer for the CertID (RFC 6960 §4.1.1) — also to find the
-    earlier answer in the OCSP cache. ``find_issuer`` checks the signature, so a remembered
-    issuer is only ever used for a leaf it really issued.
-    """
-
-    def __init__(self, maxsize: int = 1024) -> None:
-        self._items: OrderedDict[bytes, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-        self._maxsize = maxsize
-
-    def learn(self, chain: List[bytes]) -> None:
-        if len(chain) < 2:
-            return
-        with self._lock:
-            self._items[chain[0]] = chain[1]
-            self._items.move_to_end(chain[0])
-            while len(self._items) > self._maxsize:
-                self._items.popitem(last=False)
-
-    def recall(self, leaf: bytes) -> Optional[bytes]:
-        with self._lock:
-            return self._items.get(leaf)
-
-
-_ISSUERS = _IssuerMemory()
-
-
-def _as_der(items: Any) -> Optional[List[bytes]]:
-    if not items:
-        return None
-    out: List[bytes] = []
-    for cert in items:
-        if isinstance(cert, (bytes, bytearray)):
-            out.append(bytes(cert))
-        else:  # _ssl.Certificate (3.10-3.12)
-            out.append(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
-    return out
-
-
-def verified_chain(conn: Any) -> Optional[List[bytes]]:
-    """The verified chain (leaf first, trust anchor last) of an SSLSocket/SSLObject, as DER.
-
-    None on Python 3.9, and when OpenSSL kept no verified chain (a resumed session): the
-    caller then falls back to the chain the peer sent.
-    """
-    getter = getattr(conn, "get_verified_chain", None)  # 3.13+
-    if getter is None:
-        getter = getattr(getattr(conn, "_sslobj", None), "get_verified_chain", None)
-    if getter is None:
-        return None
-    try:
-        return _as_der(getter())
-    except (ValueError, ssl.SSLError):
-        return None
-
-
 class StdlibOCSP:
     """The post-handshake OCSP step of one connection (socket or sans-IO object)."""
 
@@ -122,12 +64,14 @@ class StdlibOCSP:
         self.done = False
         self.verdict: Any = None
         self._pending: Optional[Dict[str, Any]] = None
+        self._pair: Optional[Tuple[x509.Certificate, x509.Certificate]] = None
 
-    def after_handshake(self, conn: Any, peer_chain: List[bytes]) -> None:
+    def after_handshake(self, conn: Any, peer: PeerChains) -> None:
         """Decide what needs no network; raise for must-staple; keep the responder step.
 
-        ``conn`` is the ``ssl.SSLSocket``/``SSLObject``; ``peer_chain`` the chain the peer
-        sent (used when no verified chain is available, e.g. on a resumed session).
+        ``conn`` is the ``ssl.SSLSocket``/``SSLObject``; ``peer`` its certificates (the
+        chain the peer sent serves when no verified chain is available, e.g. on a resumed
+        session, with the issuer remembered from the verified chain of an earlier one).
         """
         options = self.options
         if not options.check_ocsp_stapling:
@@ -135,11 +79,13 @@ class StdlibOCSP:
             return
         from tlsplug import ocsp  # cryptography only when OCSP is on and a peer was verified
 
-        leaf = conn.getpeercert(True)
+        leaf = peer.leaf()
         if not leaf:
             self.record(None)
             return
-        if ocsp.must_staple(leaf):
+        verified = peer.verified() if HAS_VERIFIED_CHAIN else None
+        facts = CHAINS.facts(verified) if verified else CHAINS.for_leaf(leaf)
+        if ocsp.must_staple(facts.certs[0] if facts is not None else leaf):
             raise ConfigurationError(
                 "the server's certificate requires OCSP stapling (TLS feature status_request, "
                 "RFC 7633), which Python's ssl module cannot request or check; refusing the "
@@ -155,14 +101,12 @@ class StdlibOCSP:
                 LOG.warning("OCSP soft-fail (%s): %s", ocsp.ISSUER_NOT_FOUND, _NO_CHAIN_REASON)
             self.record(ocsp.Verdict("unknown", _NO_CHAIN_REASON, problem=ocsp.ISSUER_NOT_FOUND))
             return
-        chain = verified_chain(conn)
-        if chain:
-            _ISSUERS.learn(chain)
+        if verified:
+            chain = verified
         else:  # a resumed session: the chain the peer sent, else the issuer seen before
-            chain = list(peer_chain or [leaf])
-            remembered = _ISSUERS.recall(leaf)
-            if len(chain) < 2 and remembered is not None:
-                chain.append(remembered)
+            chain = list(peer.unverified() or [leaf])
+            if len(chain) < 2 and facts is not None and len(facts.ders) > 1:
+                chain.append(facts.ders[1])
         kwargs: Dict[str, Any] = {
             "chain": chain,
             "staple": None,
@@ -174,6 +118,8 @@ class StdlibOCSP:
             self.record(ocsp.post_handshake_check(**kwargs))  # no network: decide now
             return
         self._pending = kwargs
+        # What post_handshake_check would work out from kwargs, remembered with the chain.
+        self._pair = facts.ocsp_pair() if facts is not None else None
 
     def pending(self) -> Optional[Dict[str, Any]]:
         """Keyword arguments for ``ocsp.post_handshake_check(_async)``, or None when decided."""
@@ -182,16 +128,24 @@ class StdlibOCSP:
     def finish_sync(self) -> None:
         """Ask the responders now, blocking up to ``ocsp_timeout`` (blocking callers)."""
         kwargs = self.pending()
-        if kwargs is not None:
-            from tlsplug import ocsp
+        if kwargs is None:
+            return
+        from tlsplug import ocsp
 
-            self.record(ocsp.post_handshake_check(**kwargs))
+        if self._pair is not None:
+            leaf, issuer = self._pair
+            self.record(ocsp.check_responders(
+                leaf, issuer, timeout=self.options.ocsp_timeout, backend=BACKEND_NAME
+            ))
+            return
+        self.record(ocsp.post_handshake_check(**kwargs))
 
     def record(self, verdict: Any) -> None:
         """Keep the final verdict (for ``ocsp_status``)."""
         self.verdict = verdict
         self.done = True
         self._pending = None
+        self._pair = None
 
     @property
     def status(self) -> Optional[str]:

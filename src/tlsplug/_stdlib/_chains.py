@@ -1,0 +1,165 @@
+"""The peer's certificates after a handshake: read from ``ssl`` once, parsed once per chain.
+
+The checks after a stdlib handshake (the newer-OpenSSL lint, OCSP) each need the chain.
+``PeerChains`` reads each form of it from the connection at most once (every read encodes
+the certificates again); ``CHAINS`` remembers, per distinct verified chain, the parsed
+certificates, the lint verdict and the OCSP (leaf, issuer) pair - pure functions of the
+chain's bytes - so a pool reconnecting to the same servers parses and lints nothing twice.
+It also answers for a resumed session, which shows no chain: the facts of the last verified
+chain with the same leaf (the issuer is what OCSP needs; ``find_issuer`` checked its
+signature, so a remembered issuer is only ever used for a leaf it really issued).
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+__all__ = ["CHAINS", "ChainFacts", "PeerChains", "verified_chain"]
+
+_UNSET: Any = object()
+
+
+def _as_der(items: Any) -> Optional[List[bytes]]:
+    if not items:
+        return None
+    out: List[bytes] = []
+    for cert in items:
+        if isinstance(cert, (bytes, bytearray)):
+            out.append(bytes(cert))
+        else:  # _ssl.Certificate (3.10-3.12)
+            out.append(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
+    return out
+
+
+def verified_chain(conn: Any) -> Optional[List[bytes]]:
+    """The verified chain (leaf first, trust anchor last) of an SSLSocket/SSLObject, as DER.
+
+    None on Python 3.9, and when OpenSSL kept no verified chain (a resumed session): the
+    caller then falls back to the chain the peer sent.
+    """
+    getter = getattr(conn, "get_verified_chain", None)  # 3.13+
+    if getter is None:
+        getter = getattr(getattr(conn, "_sslobj", None), "get_verified_chain", None)
+    if getter is None:
+        return None
+    try:
+        return _as_der(getter())
+    except (ValueError, ssl.SSLError):
+        return None
+
+
+class PeerChains:
+    """One connection's leaf, sent chain and verified chain as DER, each read once."""
+
+    __slots__ = ("_conn", "_leaf", "_unverified", "_verified")
+
+    def __init__(self, conn: Any) -> None:
+        """``conn``: an ``ssl.SSLSocket`` or ``ssl.SSLObject`` whose handshake is done."""
+        self._conn = conn
+        self._leaf: Any = _UNSET
+        self._unverified: Any = _UNSET
+        self._verified: Any = _UNSET
+
+    def leaf(self) -> Optional[bytes]:
+        """The peer's certificate (DER), or None."""
+        if self._leaf is _UNSET:
+            self._leaf = self._conn.getpeercert(True) or None
+        leaf: Optional[bytes] = self._leaf
+        return leaf
+
+    def unverified(self) -> List[bytes]:
+        """The chain the peer sent, leaf first (only the leaf on Python 3.9)."""
+        if self._unverified is _UNSET:
+            from ._socket import unverified_chain
+
+            self._unverified = unverified_chain(self._conn, self.leaf())
+        chain: List[bytes] = self._unverified
+        return chain
+
+    def verified(self) -> Optional[List[bytes]]:
+        """The verified chain, leaf first; None on 3.9 or after a resumed handshake."""
+        if self._verified is _UNSET:
+            self._verified = verified_chain(self._conn)
+        chain: Optional[List[bytes]] = self._verified
+        return chain
+
+
+class ChainFacts:
+    """One verified chain: its certificates parsed, and what is derived from them, once."""
+
+    __slots__ = ("_pair", "_violation", "certs", "ders")
+
+    def __init__(self, ders: Tuple[bytes, ...]) -> None:
+        """Parse ``ders`` (leaf first); ``ValueError`` when one does not parse."""
+        from tlsplug.ocsp import load_certificate
+
+        self.ders = list(ders)
+        self.certs: List[x509.Certificate] = [load_certificate(der) for der in ders]
+        self._violation: Any = _UNSET
+        self._pair: Any = _UNSET
+
+    def violation(self) -> Optional[Tuple[int, int]]:
+        """``newer_violation`` of the chain: (X509_V_ERR, depth) or None."""
+        if self._violation is _UNSET:
+            from tlsplug.backend import newer_violation
+
+            self._violation = newer_violation(self.certs)
+        violation: Optional[Tuple[int, int]] = self._violation
+        return violation
+
+    def ocsp_pair(self) -> Optional[Tuple[x509.Certificate, x509.Certificate]]:
+        """(leaf, issuer) for the CertID of OCSP requests; None when no issuer is in the chain."""
+        if self._pair is _UNSET:
+            from tlsplug.ocsp import find_issuer
+
+            issuer = find_issuer(self.certs[0], self.certs[1:]) if self.certs else None
+            self._pair = (self.certs[0], issuer) if issuer is not None else None
+        pair: Optional[Tuple[x509.Certificate, x509.Certificate]] = self._pair
+        return pair
+
+
+class _ChainMemory:
+    """Verified chain -> ``ChainFacts``, and leaf -> the facts last seen with it; bounded."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self._chains: OrderedDict[Tuple[bytes, ...], ChainFacts] = OrderedDict()
+        self._leaves: OrderedDict[bytes, ChainFacts] = OrderedDict()
+        self._lock = threading.Lock()
+        self._maxsize = maxsize
+
+    def facts(self, verified: List[bytes]) -> Optional[ChainFacts]:
+        """The facts of ``verified``; None when a certificate does not parse."""
+        key = tuple(verified)
+        with self._lock:
+            hit = self._chains.get(key)
+            if hit is not None:
+                self._chains.move_to_end(key)
+                self._leaves[key[0]] = hit
+                self._leaves.move_to_end(key[0])
+                return hit
+        try:
+            facts = ChainFacts(key)
+        except ValueError:
+            return None  # OpenSSL parsed and verified it; nothing more to say here
+        with self._lock:
+            self._chains[key] = facts
+            self._leaves[key[0]] = facts
+            for memo in (self._chains, self._leaves):
+                while len(memo) > self._maxsize:
+                    memo.popitem(last=False)
+        return facts
+
+    def for_leaf(self, leaf: bytes) -> Optional[ChainFacts]:
+        """The facts of the last verified chain with this leaf (for resumed sessions)."""
+        with self._lock:
+            return self._leaves.get(leaf)
+
+
+#: Process-wide: the facts depend on the bytes only, never on a context's options.
+CHAINS = _ChainMemory()
