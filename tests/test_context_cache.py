@@ -200,3 +200,213 @@ def test_session_key_of_unconnected_socket() -> None:
 
     with socket.socket() as sock:
         assert session_key(sock, "localhost") is None
+
+
+def test_same_object_again_and_again(backend_name: str, ca: CA, tmp_path: Path) -> None:
+    """The very same options object, asked for repeatedly, still sees clears and file changes."""
+    path = tmp_path / "ca.pem"
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    opts = options(backend_name, tmp_path)
+    first = tlsplug.create_context(opts)
+    assert tlsplug.create_context(opts) is first
+    assert tlsplug.create_context(opts) is first
+    tlsplug.clear_context_cache()
+    second = tlsplug.create_context(opts)
+    assert second is not first
+    assert tlsplug.create_context(opts) is second
+    os.utime(path, ns=(2_000_000_000, 2_000_000_000))
+    third = tlsplug.create_context(opts)
+    assert third is not second
+    assert tlsplug.create_context(opts) is third
+    path.unlink()
+    for _ in range(2):
+        with pytest.raises(tlsplug.ConfigurationError) as info:
+            tlsplug.create_context(opts)
+        assert info.value.code == "file-not-found"
+
+
+def test_alternating_equal_objects_share_one_context(
+    backend_name: str, ca: CA, tmp_path: Path
+) -> None:
+    """Several equal options objects, used in turn (a pool's clients), share one context."""
+    objects = [options(backend_name, tmp_path) for _ in range(3)]
+    contexts = [tlsplug.create_context(o) for o in objects * 3]
+    assert all(c is contexts[0] for c in contexts)
+
+
+class _FakeBackend:
+    """A backend whose contexts are plain objects: enough to see which backend built one."""
+
+    priority = 1000
+    features: frozenset[Any] = frozenset()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.built = 0
+
+    def check(self, options: TLSOptions) -> None:
+        pass
+
+    def create_context(self, options: TLSOptions) -> Any:
+        self.built += 1
+        return object()
+
+
+def test_environment_variable_change_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Options without tlsBackend follow TLSPLUG_BACKEND as it is when each call is made."""
+    from tlsplug import _registry
+
+    fake = _FakeBackend("fake")
+    monkeypatch.setitem(_registry._loaded, "fake", fake)
+    opts = TLSOptions(enabled=True)
+    monkeypatch.setenv("TLSPLUG_BACKEND", "stdlib")
+    stdlib_context = tlsplug.create_context(opts)
+    assert stdlib_context.backend_name == "stdlib"
+    monkeypatch.setenv("TLSPLUG_BACKEND", "fake")
+    fake_context = tlsplug.create_context(opts)
+    assert fake.built == 1
+    assert tlsplug.create_context(opts) is fake_context
+    monkeypatch.setenv("TLSPLUG_BACKEND", " STDLIB ")  # normalised like tlsBackend
+    assert tlsplug.create_context(opts) is stdlib_context
+    monkeypatch.setenv("TLSPLUG_BACKEND", "fake")
+    assert tlsplug.create_context(opts) is fake_context
+    assert fake.built == 1
+    # An explicit tlsBackend still beats the environment.
+    assert tlsplug.create_context(opts.replace(backend="stdlib")).backend_name == "stdlib"
+
+
+def test_auto_follows_newly_installed_backends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under auto a backend installed between two calls is chosen by the second one."""
+    import sys
+    import textwrap
+
+    from tlsplug import _registry
+
+    monkeypatch.delenv("TLSPLUG_BACKEND", raising=False)
+    # An old mtime, so installing below surely moves it (the entry points fingerprint).
+    os.utime(tmp_path, ns=(1_000_000_000, 1_000_000_000))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    opts = TLSOptions(enabled=True)
+    before = tlsplug.create_context(opts)
+    assert tlsplug.create_context(opts) is before
+    (tmp_path / "fake_cache_backend.py").write_text(textwrap.dedent("""
+        class Fake:
+            name = "fakeauto"
+            priority = 1000
+            features = frozenset()
+            def check(self, options):
+                pass
+            def create_context(self, options):
+                return ("fake context", options)
+        backend = Fake()
+        """))
+    info = tmp_path / "tlsplug_fakeauto-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tlsplug_fakeauto\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[tlsplug.backends]\nfakeauto = fake_cache_backend:backend\n"
+    )
+    try:
+        after: Any = tlsplug.create_context(opts)
+        assert after == ("fake context", opts)
+        assert tlsplug.create_context(opts) is after
+    finally:
+        _registry._loaded.pop("fakeauto", None)
+        sys.modules.pop("fake_cache_backend", None)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"insecure": True},
+        {"insecure": False},
+        {"allow_invalid_certificates": True},
+        {"allow_invalid_hostnames": True},
+        {"allow_invalid_hostnames": False},
+        {"disable_ocsp_endpoint_check": True},
+        {"disable_certificate_revocation_check": True},
+        {"profile": "legacy"},
+        {"allow_invalid_hostnames": True, "profile": "legacy"},
+    ],
+)
+def test_warnings_match_insecure_settings(backend_name: str, extra: Any) -> None:
+    """Every call warns exactly when insecure_settings (or the legacy profile) says so."""
+    import warnings
+
+    opts = TLSOptions(enabled=True, backend=backend_name, **extra)
+    expected = len(opts.insecure_settings) + (opts.profile == "legacy")
+    for _ in range(3):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tlsplug.create_context(opts)
+        assert [w.category for w in caught] == [tlsplug.SecurityWarning] * expected
+
+
+def test_bounded_lru_with_repeated_objects() -> None:
+    """Hits by the very same options object count as uses for the LRU order too."""
+    cache = ContextCache(maxsize=2)
+    a, b, c = (TLSOptions(enabled=True, ocsp_timeout=float(i + 1)) for i in range(3))
+
+    def new() -> Any:
+        return object()
+
+    first_a = cache.get_or_create("k", a, new)
+    cache.get_or_create("k", b, new)
+    assert cache.get_or_create("k", a, new) is first_a
+    assert cache.get_or_create("k", a, new) is first_a
+    cache.get_or_create("k", c, new)  # evicts b, the least recently used
+    assert cache.get_or_create("k", a, new) is first_a
+    assert len(cache) == 2
+    # A key differing only in the backend is another entry, even for the same object.
+    assert cache.get_or_create("other", a, new) is not first_a
+
+
+def test_options_hash_is_the_dataclass_hash() -> None:
+    """The memoised hash is the hash of the compared fields, on new, replaced and copied options."""
+    import copy
+    import dataclasses
+
+    def field_hash(o: TLSOptions) -> int:
+        return hash(tuple(getattr(o, f.name) for f in dataclasses.fields(o)))
+
+    opts = TLSOptions(enabled=True, ca_file="/ca.pem", certificate_key_file_password="pw")
+    assert hash(opts) == field_hash(opts)
+    assert hash(opts) == hash(opts)  # the memo
+    legacy = opts.replace(profile="legacy")
+    assert hash(legacy) == field_hash(legacy) != hash(opts)
+    assert hash(copy.copy(opts)) == hash(copy.deepcopy(opts)) == hash(opts)
+    assert "_hash" not in repr(opts)
+    assert [f.name for f in dataclasses.fields(opts)][-1] == "session_resumption"
+
+
+def test_pickled_options_hash_in_another_process(tmp_path: Path) -> None:
+    """Pickling carries no hash: another process (other str hash salt) computes its own."""
+    import pickle
+    import subprocess
+    import sys
+
+    opts = TLSOptions(enabled=True, ca_file="/ca.pem", backend="stdlib", profile="legacy")
+    hash(opts)  # fill the memo before pickling
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        clone = pickle.loads(pickle.dumps(opts, protocol))
+        assert clone == opts
+        assert hash(clone) == hash(opts)
+        assert {opts: 1}[clone] == 1
+    (tmp_path / "opts.pickle").write_bytes(pickle.dumps(opts))
+    script = (
+        "import pickle, sys, tlsplug\n"
+        "loaded = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "fresh = tlsplug.TLSOptions(enabled=True, ca_file='/ca.pem', backend='stdlib',"
+        " profile='legacy')\n"
+        "assert loaded == fresh and hash(loaded) == hash(fresh), (hash(loaded), hash(fresh))\n"
+        "assert {fresh: 1}[loaded] == 1\n"
+    )
+    for seed in ("1", "2"):
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "opts.pickle")],
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )

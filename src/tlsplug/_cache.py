@@ -6,8 +6,9 @@ store, costs milliseconds (``create_default_context()`` ~ 20 ms); the cache hand
 *same* context for equal ``TLSOptions`` on the same backend, so the files are read once and
 TLS sessions (kept per context) are shared by every client of the pool.
 
-Invalidation: the key holds ``(st_dev, st_ino, st_size, st_mtime_ns)`` of every file the
-options name, so replacing or rewriting a file yields a new context. File timestamps are
+Invalidation: an entry keeps ``(st_dev, st_ino, st_size, st_mtime_ns)`` of every file the
+options name and every hit stats them again (one ``os.stat`` per file, the only system
+call of a hit), so replacing or rewriting a file yields a new context. File timestamps are
 coarse (the kernel stamps with a clock tick of a few ms), so a file rewritten within the
 tick it was created in, with the same size, keeps its stat; like git's "racy clean" index
 entries, such a *recently modified* file is also checked by content digest, until a check
@@ -20,8 +21,8 @@ Failures are never cached: a bad file raises on every call, as before.
 
 from __future__ import annotations
 
-import collections
 import hashlib
+import itertools
 import os
 import stat
 import sys
@@ -33,7 +34,7 @@ from ._materials import MAX_FILE_SIZE
 from ._options import FILE_FIELDS, TLSOptions
 from ._protocols import ClientContext
 
-__all__ = ["ContextCache", "context_cache", "entry_points_fingerprint"]
+__all__ = ["ContextCache", "Fingerprint", "context_cache", "entry_points_fingerprint"]
 
 #: Distinct option sets kept; a process rarely has more than a handful.
 DEFAULT_MAXSIZE = 64
@@ -42,6 +43,7 @@ DEFAULT_MAXSIZE = 64
 _RACY_WINDOW_NS = 3_000_000_000
 
 Stamp = Tuple[int, int, int, int]
+Fingerprint = Tuple[Tuple[str, Optional[int]], ...]
 
 
 def _stamp(path: str) -> Optional[Stamp]:
@@ -97,21 +99,33 @@ def _racy(stamp: Stamp) -> bool:
 
 
 class _Entry:
-    __slots__ = ("checks", "context")
+    __slots__ = ("alive", "checks", "context", "used")
 
-    def __init__(self, context: ClientContext, checks: List[_FileCheck]) -> None:
+    def __init__(self, context: ClientContext, checks: Tuple[_FileCheck, ...], used: int) -> None:
         self.context = context
         self.checks = checks
+        # The LRU clock at the last hit: a hit writes one int instead of reordering a
+        # shared OrderedDict under the lock; eviction, only on insert, scans for the oldest.
+        self.used = used
+        # Cleared (under the lock) when the entry leaves the cache, so a reference to it
+        # that outlived the removal (ContextCache._last) is never served again.
+        self.alive = True
 
 
 class ContextCache:
-    """A bounded, thread-safe LRU of contexts keyed by (backend, options, file stats)."""
+    """A bounded, thread-safe LRU of contexts keyed by (backend, options), checked by stat."""
 
     def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
         """Keep at most ``maxsize`` contexts (least recently used dropped first)."""
         self.maxsize = maxsize
         self._lock = threading.Lock()
-        self._entries: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+        # Read without the lock (a dict lookup is atomic); written only under it.
+        self._entries: Dict[Hashable, _Entry] = {}
+        self._clock = itertools.count()
+        # The most recently used entry, as (options, backend_key, entry). A pool asks again
+        # and again with the very same TLSOptions object: recognising it by identity skips
+        # hashing the key and comparing fourteen fields with the stored (equal) options.
+        self._last: Optional[Tuple[TLSOptions, Hashable, _Entry]] = None
         # One lock per key being built, so N threads asking for the same new context wait
         # for one build and all get the same object (not N contexts, N file loads).
         self._building: Dict[Hashable, threading.Lock] = {}
@@ -124,12 +138,52 @@ class ContextCache:
     def clear(self) -> None:
         """Forget every context (open connections keep working)."""
         with self._lock:
+            for entry in self._entries.values():
+                entry.alive = False
             self._entries.clear()
+            self._last = None
+
+    def lookup(self, backend_key: Hashable, options: TLSOptions) -> Optional[ClientContext]:
+        """The cached context for (``backend_key``, ``options``) if its files are unchanged.
+
+        The hit path of ``create_context``: one ``os.stat`` per referenced file, no lock.
+        """
+        last = self._last
+        if last is not None and last[0] is options and last[1] == backend_key and last[2].alive:
+            # Already the most recently used entry: its LRU stamp needs no update.
+            entry = last[2]
+        else:
+            found = self._entries.get((backend_key, options))
+            if found is None:
+                return None
+            entry = found
+            entry.used = next(self._clock)
+            self._last = (options, backend_key, entry)
+        for check in entry.checks:
+            # Inline, not a _FileCheck method: a call would cost a tenth of the stat.
+            try:
+                st = os.stat(check.path)
+            except (OSError, ValueError):
+                return None  # the rebuild raises the precise error
+            stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if not (stamp == check.stamp if check.digest is None else check.still_valid(stamp)):
+                return None
+        return entry.context
 
     def get_or_create(
         self, backend_key: Hashable, options: TLSOptions, build: Callable[[], ClientContext]
     ) -> ClientContext:
         """The cached context for (``backend_key``, ``options``), or ``build()``'s, cached."""
+        context = self.lookup(backend_key, options)
+        if context is None:
+            context = self.create(backend_key, options, build)
+        return context
+
+    def create(
+        self, backend_key: Hashable, options: TLSOptions, build: Callable[[], ClientContext]
+    ) -> ClientContext:
+        """The miss path of ``get_or_create``: stat, build once per key, cache."""
+        key = (backend_key, options)
         paths = [p for p in (getattr(options, f) for f in FILE_FIELDS) if p is not None]
         stamps: List[Stamp] = []
         for path in paths:
@@ -137,50 +191,51 @@ class ContextCache:
             if stamp is None:
                 return build()  # missing/unreadable: let the backend raise the precise error
             stamps.append(stamp)
-        key = (backend_key, options, tuple(stamps))
-        hit = self._lookup(key, stamps)
-        if hit is not None:
-            return hit
         with self._lock:
             gate = self._building.setdefault(key, threading.Lock())
         with gate:
-            hit = self._lookup(key, stamps)
-            if hit is not None:
-                return hit
+            # Another thread may have built it while this one waited, from these very files.
+            entry = self._entries.get(key)
+            if entry is not None:
+                if all(c.still_valid(s) for c, s in zip(entry.checks, stamps)):
+                    entry.used = next(self._clock)
+                    self._last = (options, backend_key, entry)
+                    return entry.context
+                with self._lock:
+                    # Stale: drop it now, so a failing rebuild cannot leave it behind.
+                    self._drop(key, entry)
             try:
                 # Stat and digest before loading: a write racing the load then shows as a
                 # mismatch on the next call (a needless rebuild, never a stale context).
-                checks = [_FileCheck(p, s) for p, s in zip(paths, stamps)]
+                checks = tuple(_FileCheck(p, s) for p, s in zip(paths, stamps))
                 context = build()
                 with self._lock:
-                    self._entries[key] = _Entry(context, checks)
-                    self._entries.move_to_end(key)
+                    self._drop(key, self._entries.get(key))
+                    entry = _Entry(context, checks, next(self._clock))
+                    self._entries[key] = entry
+                    self._last = (options, backend_key, entry)
                     while len(self._entries) > self.maxsize:
-                        self._entries.popitem(last=False)
+                        oldest = min(self._entries, key=lambda k: self._entries[k].used)
+                        self._drop(oldest, self._entries[oldest])
             finally:
                 with self._lock:
                     self._building.pop(key, None)
         return context
 
-    def _lookup(self, key: Hashable, stamps: List[Stamp]) -> Optional[ClientContext]:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-        if all(c.still_valid(s) for c, s in zip(entry.checks, stamps)):
-            return entry.context
-        with self._lock:
-            if self._entries.get(key) is entry:
-                del self._entries[key]
-        return None
+    def _drop(self, key: Hashable, entry: Optional[_Entry]) -> None:
+        # Under self._lock. Removes ``entry`` only if it is still the one cached for ``key``.
+        if entry is not None and self._entries.get(key) is entry:
+            del self._entries[key]
+            entry.alive = False
+            if self._last is not None and self._last[2] is entry:
+                self._last = None  # nor keep its context alive
 
 
 #: The cache ``tlsplug.create_context`` uses.
 context_cache = ContextCache()
 
 
-def entry_points_fingerprint() -> Tuple[Tuple[str, Optional[int]], ...]:
+def entry_points_fingerprint() -> Fingerprint:
     """What the installed entry points depend on: each ``sys.path`` entry and its mtime.
 
     Installing or removing a distribution adds or removes a ``*.dist-info`` directory,

@@ -69,8 +69,22 @@ def _fail(option: str, message: str, code: str = "invalid-option") -> Configurat
     return ConfigurationError(f"{option}: {message}", code=code, option=option)
 
 
+class _HashMemo:
+    """The slot where ``TLSOptions`` keeps its hash.
+
+    Every cached ``create_context`` hashes its options (the context cache's key); hashing
+    fourteen fields each time was a measurable share of that call. The slot lives outside
+    the dataclass fields, so ``fields()``, ``replace()``, ``repr()`` and the pickled state
+    (3.10+: the dataclass ``__getstate__`` lists fields only) never see it: a hash pickled
+    in one process would be wrong in the next, whose ``str`` hashes are salted differently.
+    """
+
+    __slots__ = ("_hash",)
+    _hash: int
+
+
 @dataclasses.dataclass(**_DATACLASS_ARGS)
-class TLSOptions:
+class TLSOptions(_HashMemo):
     """The TLS options of one client, validated on construction and never mutated.
 
     Relaxing flags are ``None`` when not given, so the "present together" rules of the
@@ -179,6 +193,20 @@ class TLSOptions:
 
     __str__ = __repr__
 
+    def __hash__(self) -> int:
+        """The hash of the compared fields, the dataclass's own, computed once per object."""
+        try:
+            return self._hash
+        except AttributeError:  # first call, or unpickled (__post_init__ does not run then)
+            value = hash(tuple(getattr(self, name) for name in _HASHED))
+            object.__setattr__(self, "_hash", value)
+            return value
+
+    if sys.version_info < (3, 10):  # pragma: no cover - 3.9 has no slots=True
+        # Without it 3.9 pickles the memo slot next to __dict__, hash included.
+        def __getstate__(self) -> Dict[str, Any]:
+            return self.__dict__
+
     # -- effective behaviour, what a backend carries out ------------------------------------
 
     @property
@@ -241,3 +269,11 @@ class TLSOptions:
     def replace(self, **changes: Any) -> TLSOptions:
         """A copy with some fields changed, validated again (like ``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
+
+
+# What the generated __hash__ would hash, in field order, so the values stay the same.
+_HASHED = tuple(
+    f.name
+    for f in dataclasses.fields(TLSOptions)
+    if (f.compare if f.hash is None else f.hash)
+)

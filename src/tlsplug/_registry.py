@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
 import warnings
 from importlib import metadata
-from typing import Dict, Hashable, List, Optional
+from typing import Dict, Hashable, List, Optional, Tuple
 
-from ._cache import context_cache, entry_points_fingerprint
+from ._cache import Fingerprint, context_cache, entry_points_fingerprint
 from ._errors import ConfigurationError, SecurityWarning
 from ._options import TLSOptions
 from ._protocols import Backend, ClientContext
@@ -27,13 +28,19 @@ ENV_VAR = "TLSPLUG_BACKEND"
 
 _lock = threading.Lock()
 _loaded: Dict[str, Backend] = {}
+# Every backend ever loaded, even one later dropped from _loaded: the context cache keys
+# by id(backend), which must never be reused by another object.
+_kept: List[Backend] = []
 _scanned: Dict[Hashable, Dict[str, metadata.EntryPoint]] = {}
+# The last "auto" decision: (entry points fingerprint, entry point name, backend).
+_auto_choice: Optional[Tuple[Fingerprint, str, Backend]] = None
 
 
-def _entry_points() -> Dict[str, metadata.EntryPoint]:
+def _entry_points(fingerprint: Optional[Fingerprint] = None) -> Dict[str, metadata.EntryPoint]:
     # Scanning every distribution's metadata costs ~1.5 ms, more than a cached
     # create_context may take; rescan only when sys.path or a directory on it changed.
-    fingerprint = entry_points_fingerprint()
+    if fingerprint is None:
+        fingerprint = entry_points_fingerprint()
     with _lock:
         memo = _scanned.get(fingerprint)
     if memo is not None:
@@ -103,6 +110,7 @@ def get_backend(name: str) -> Backend:
         ) from exc
     with _lock:
         _loaded[key] = backend
+        _kept.append(backend)
     return backend  # type: ignore[no-any-return]
 
 
@@ -112,20 +120,36 @@ def select_backend(options: Optional[TLSOptions] = None) -> Backend:
     name = name.strip().lower() or "auto"
     if name != "auto":
         return get_backend(name)
-    candidates: List[Backend] = []
-    for key in _entry_points():
+    return _select_auto()
+
+
+def _select_auto() -> Backend:
+    global _auto_choice
+    fingerprint = entry_points_fingerprint()
+    memo = _auto_choice
+    # Valid while the installed entry points are (the fingerprint) and nobody dropped the
+    # chosen backend from _loaded; comparing costs far less than trying every backend.
+    if memo is not None and memo[0] == fingerprint and _loaded.get(memo[1]) is memo[2]:
+        return memo[2]
+    candidates: List[Tuple[str, Backend]] = []
+    failed = False
+    for key in _entry_points(fingerprint):
         try:
-            candidates.append(get_backend(key))
+            candidates.append((key, get_backend(key)))
         except ConfigurationError as exc:
             # DESIGN.md: under auto, a broken optional backend falls back, loudly.
             warnings.warn(f"skipping TLS backend {key!r}: {exc.message}", RuntimeWarning,
-                          stacklevel=3)
+                          stacklevel=4)
+            failed = True
     if not candidates:
         raise ConfigurationError(
             "no TLS backend could be loaded", code="backend-not-found", option="tlsBackend",
             hint="Reinstall tlsplug: its stdlib backend ships with it.",
         )
-    return max(candidates, key=lambda b: (b.priority, b.name))
+    key, best = max(candidates, key=lambda c: (c[1].priority, c[1].name))
+    if not failed:  # a broken backend is retried (and warned about) on every call
+        _auto_choice = (fingerprint, key, best)
+    return best
 
 
 def warn_if_insecure(options: TLSOptions) -> None:
@@ -155,14 +179,31 @@ def create_context(options: Optional[TLSOptions] = None) -> ClientContext:
     """
     if options is None:
         options = TLSOptions(enabled=True)
-    backend = select_backend(options)
+    # A named backend that is already loaded: what select_backend would return, without
+    # its normalising and locking (options.backend is normalised by TLSOptions; a raw
+    # environment value that is not, or "auto", or a first load takes the full path).
+    name = options.backend or os.environ.get(ENV_VAR, "")
+    backend = _loaded.get(name) if name != "auto" else None
+    if backend is None:
+        backend = select_backend(options)
     backend.check(options)
-    # Before the cache: the warning is due on every call, not only the first build.
-    warn_if_insecure(options)
+    # Before the cache: the warning is due on every call, not only the first build. Nearly
+    # every call is secure, so test inline first (the flags behind insecure_settings, and
+    # the profile) rather than pay for a call and a list.
+    if (
+        options.insecure
+        or options.allow_invalid_certificates
+        or options.allow_invalid_hostnames
+        or options.profile == "legacy"
+    ):
+        warn_if_insecure(options)
     # Equal options on the same backend object share one context (see _cache.py).
-    return context_cache.get_or_create(
-        (backend.name, id(backend)), options, lambda: backend.create_context(options)
-    )
+    context = context_cache.lookup(id(backend), options)
+    if context is None:
+        context = context_cache.create(
+            id(backend), options, functools.partial(backend.create_context, options)
+        )
+    return context
 
 
 def clear_context_cache() -> None:

@@ -28,9 +28,8 @@ from ._chains import ChainFacts, ChainMemo
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from ._session import Resumption
-
     from ._ocsp import ConnectionOCSP
+    from ._session import Resumption
 
 __all__ = [
     "ConnectionState",
