@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ._errors import error_for_code
 from ._ocsp_cache import OCSPCache, default_cache
@@ -27,9 +27,16 @@ from ._ocsp_types import (
     RESPONDER_ERROR,
     RESPONDER_TIMEOUT,
     RESPONDER_UNREACHABLE,
+    CertIDKey,
     Verdict,
 )
-from ._ocsp_verify import CertLike, build_request, cert_id, load_certificate, verify_response
+from ._ocsp_verify import (
+    CertLike,
+    build_request,
+    cert_id,
+    load_certificate,
+    verify_response,
+)
 
 if TYPE_CHECKING:
     import urllib.request
@@ -210,6 +217,33 @@ def _combine(outcomes: List[tuple[str, Verdict]]) -> Verdict:
     return Verdict(status, reason, source="responder", problem=best.problem)
 
 
+_Prepared = Tuple["x509.Certificate", "x509.Certificate", CertIDKey, Tuple[str, ...]]
+# (id(cert), id(issuer)) -> (cert, issuer, CertID, HTTP responder URLs). Backends pass the
+# same certificate objects for every handshake to the same server (they memoize parsed
+# chains), and hashing a certificate hashes all of its DER: an identity look-up turns the
+# CertID and URL look-ups of each handshake into one dict access. The entry holds the
+# objects, so their ids cannot be reused while it exists.
+_PREPARED: Dict[Tuple[int, int], _Prepared] = {}
+_PREPARED_MAX = 256
+
+
+def _prepared(cert: CertLike, issuer: CertLike) -> _Prepared:
+    key = (id(cert), id(issuer))
+    hit = _PREPARED.get(key)
+    if hit is not None and hit[0] is cert and hit[1] is issuer:
+        return hit
+    certificate, issuer_cert = load_certificate(cert), load_certificate(issuer)
+    urls = tuple(
+        u for u in ocsp_urls(certificate) if urllib.parse.urlsplit(u).scheme in _SCHEMES
+    )
+    prepared: _Prepared = (certificate, issuer_cert, cert_id(certificate, issuer_cert), urls)
+    if certificate is cert and issuer_cert is issuer:  # objects, not bytes: worth keeping
+        if len(_PREPARED) >= _PREPARED_MAX:
+            _PREPARED.clear()
+        _PREPARED[key] = prepared
+    return prepared
+
+
 def check_responders(
     cert: CertLike,
     issuer: CertLike,
@@ -231,14 +265,14 @@ def check_responders(
     """
     if not timeout > 0:
         raise ValueError("timeout must be a positive number of seconds")
-    certificate, issuer_cert = load_certificate(cert), load_certificate(issuer)
+    certificate, issuer_cert, key, http_urls = _prepared(cert, issuer)
     store = default_cache() if cache is None else cache
-    cached = store.get(cert_id(certificate, issuer_cert))
+    cached = store.get(key)
     if cached is not None:
         if cached.status == "revoked":
             raise _revoked_error(cached, certificate, backend)
         return cached
-    urls = [u for u in ocsp_urls(certificate) if urllib.parse.urlsplit(u).scheme in _SCHEMES]
+    urls = list(http_urls)
     if not urls:
         # Most private CAs (and Let's Encrypt since 2025) name no responder: nothing failed,
         # so a WARNING on every connection would only teach users to silence the logger.

@@ -114,7 +114,21 @@ def must_staple(cert: CertLike) -> bool:
     Only ``status_request`` (5) counts: it is the feature a TLS 1.2/1.3 client requests and
     a server staples for; ``status_request_v2`` (RFC 6961) is not implemented by OpenSSL.
     """
-    return _must_staple(load_certificate(cert))
+    hit = _MUST_STAPLE.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
+    certificate = load_certificate(cert)
+    value = _must_staple(certificate)
+    if certificate is cert:  # asked on every handshake, with the backends' memoized objects
+        if len(_MUST_STAPLE) >= 256:
+            _MUST_STAPLE.clear()
+        _MUST_STAPLE[id(cert)] = (certificate, value)
+    return value
+
+
+# id(cert) -> (cert, verdict): hashing a certificate for the lru_cache below hashes all of
+# its DER; the entry holds the object, so its id cannot be reused while it exists.
+_MUST_STAPLE: Dict[int, Tuple[x509.Certificate, bool]] = {}
 
 
 @functools.lru_cache(maxsize=256)
