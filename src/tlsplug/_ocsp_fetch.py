@@ -16,9 +16,10 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from ._errors import error_for_code
+from ._memo import IdentityMemo
 from ._ocsp_cache import OCSPCache, default_cache
 from ._ocsp_types import (
     INVALID_RESPONSE,
@@ -218,19 +219,14 @@ def _combine(outcomes: List[tuple[str, Verdict]]) -> Verdict:
 
 
 _Prepared = Tuple["x509.Certificate", "x509.Certificate", CertIDKey, Tuple[str, ...]]
-# (id(cert), id(issuer)) -> (cert, issuer, CertID, HTTP responder URLs). Backends pass the
-# same certificate objects for every handshake to the same server (they memoize parsed
-# chains), and hashing a certificate hashes all of its DER: an identity look-up turns the
-# CertID and URL look-ups of each handshake into one dict access. The entry holds the
-# objects, so their ids cannot be reused while it exists.
-_PREPARED: Dict[Tuple[int, int], _Prepared] = {}
-_PREPARED_MAX = 256
+# (cert, issuer, CertID, HTTP responder URLs) by the identity of the objects passed (see
+# _memo.py): each handshake to the same server asks again with the same objects.
+_PREPARED: IdentityMemo[_Prepared] = IdentityMemo()
 
 
 def _prepared(cert: CertLike, issuer: CertLike) -> _Prepared:
-    key = (id(cert), id(issuer))
-    hit = _PREPARED.get(key)
-    if hit is not None and hit[0] is cert and hit[1] is issuer:
+    hit = _PREPARED.get(cert, issuer)
+    if hit is not None:
         return hit
     certificate, issuer_cert = load_certificate(cert), load_certificate(issuer)
     urls = tuple(
@@ -238,9 +234,7 @@ def _prepared(cert: CertLike, issuer: CertLike) -> _Prepared:
     )
     prepared: _Prepared = (certificate, issuer_cert, cert_id(certificate, issuer_cert), urls)
     if certificate is cert and issuer_cert is issuer:  # objects, not bytes: worth keeping
-        if len(_PREPARED) >= _PREPARED_MAX:
-            _PREPARED.clear()
-        _PREPARED[key] = prepared
+        _PREPARED.put((cert, issuer), prepared)
     return prepared
 
 

@@ -10,6 +10,7 @@ import datetime
 import functools
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple, Union
 
+from ._memo import IdentityMemo
 from ._ocsp_types import (
     INVALID_RESPONSE,
     RESPONDER_ERROR,
@@ -114,21 +115,17 @@ def must_staple(cert: CertLike) -> bool:
     Only ``status_request`` (5) counts: it is the feature a TLS 1.2/1.3 client requests and
     a server staples for; ``status_request_v2`` (RFC 6961) is not implemented by OpenSSL.
     """
-    hit = _MUST_STAPLE.get(id(cert))
-    if hit is not None and hit[0] is cert:
-        return hit[1]
+    hit = _MUST_STAPLE.get(cert)
+    if hit is not None:
+        return hit
     certificate = load_certificate(cert)
     value = _must_staple(certificate)
     if certificate is cert:  # asked on every handshake, with the backends' memoized objects
-        if len(_MUST_STAPLE) >= 256:
-            _MUST_STAPLE.clear()
-        _MUST_STAPLE[id(cert)] = (certificate, value)
+        _MUST_STAPLE.put((cert,), value)
     return value
 
 
-# id(cert) -> (cert, verdict): hashing a certificate for the lru_cache below hashes all of
-# its DER; the entry holds the object, so its id cannot be reused while it exists.
-_MUST_STAPLE: Dict[int, Tuple[x509.Certificate, bool]] = {}
+_MUST_STAPLE: IdentityMemo[bool] = IdentityMemo()
 
 
 @functools.lru_cache(maxsize=256)
@@ -154,9 +151,20 @@ def cert_id(
     SHA-1 is what every client sends (RFC 5019 §2.1.1) and is the key of the OCSP cache.
     """
     if algorithm is None:
-        # The cache key of every handshake to the same server: computed once per pair.
-        return _sha1_cert_id(load_certificate(cert), load_certificate(issuer))
+        # The cache key of every handshake to the same server: computed once per pair, and
+        # found by identity for the backends' memoized objects (no DER hashing).
+        hit = _CERT_IDS.get(cert, issuer)
+        if hit is not None:
+            return hit
+        certificate, issuer_cert = load_certificate(cert), load_certificate(issuer)
+        value = _sha1_cert_id(certificate, issuer_cert)
+        if certificate is cert and issuer_cert is issuer:
+            _CERT_IDS.put((cert, issuer), value)
+        return value
     return _cert_id(load_certificate(cert), load_certificate(issuer), algorithm)
+
+
+_CERT_IDS: IdentityMemo[CertIDKey] = IdentityMemo()
 
 
 @functools.lru_cache(maxsize=256)
@@ -234,7 +242,14 @@ def _verify(
 ) -> Verdict:
     cert = load_certificate(cert_like)
     issuer = load_certificate(issuer_like)
-    checked = _check_response(bytes(response_der), cert, issuer)
+    der = bytes(response_der)
+    # The same staple, for the same (memoized) certificate objects, on every handshake: an
+    # identity look-up with one bytes comparison, before the lru_cache that hashes them all.
+    hit = _LAST_RESPONSE.get(cert, issuer)
+    if hit is not None and hit[0] == der:
+        checked = hit[1]
+    else:
+        checked = _LAST_RESPONSE.put((cert, issuer), (der, _check_response(der, cert, issuer)))[1]
     if isinstance(checked, tuple):
         reason, problem = checked
         return _invalid(reason, source, problem)
@@ -261,6 +276,11 @@ def _verify(
         )
     unknown = STATUS_UNKNOWN if checked.status == "unknown" else None
     return Verdict(checked.status, checked.detail, this_update, next_update, source, unknown)
+
+
+# (id(cert), id(issuer)) -> (cert, issuer, response DER, _check_response's result); the
+# entry holds the objects, so their ids cannot be reused while it exists.
+_LAST_RESPONSE: IdentityMemo[Tuple[bytes, Union[_Signed, Tuple[str, str]]]] = IdentityMemo()
 
 
 class _Signed:

@@ -130,11 +130,14 @@ def check_staple(
     backend: Optional[str] = None,
     trust: Iterable[CertLike] = (),
     cache: Optional[OCSPCache] = None,
+    issuer: Optional[CertLike] = None,
 ) -> Optional[Verdict]:
     """Decide on the stapled response (``None`` or ``b""`` when the server stapled nothing).
 
     ``chain`` is the peer's chain, leaf first (DER bytes or certificates); the issuer is
-    looked up in it, then in ``trust``. Raises ``CertificateError``: ``ocsp-revoked`` for a
+    looked up in it, then in ``trust`` - unless the caller passes the ``issuer`` it already
+    found with :func:`find_issuer` (a backend remembering it per chain saves the look-up on
+    every handshake). Raises ``CertificateError``: ``ocsp-revoked`` for a
     revoked staple, ``ocsp-invalid-response`` for a staple that fails RFC 6960 §3.2 (or
     whose issuer is unknown), ``ocsp-must-staple`` for a must-staple certificate without
     a staple. Returns the staple's verdict (``good``, cached; or ``unknown``), or ``None``
@@ -162,7 +165,8 @@ def check_staple(
                 backend=backend,
             )
         return None
-    issuer = find_issuer(leaf, chain[1:], trust)
+    if issuer is None:
+        issuer = find_issuer(leaf, chain[1:], trust)
     if issuer is None:
         raise error_for_code(
             "ocsp-invalid-response",

@@ -161,12 +161,17 @@ class ConnectionOCSP:
             if leaf is not None and not ocsp.must_staple(leaf):
                 return True  # nothing stapled, nothing required: check_staple's answer
         try:
+            # With the chain's memoized certificates and issuer (``_chains``), judging a
+            # staple seen before costs its clock checks only (tlsplug.ocsp memoizes the rest).
+            facts = _facts(conn)
+            pair = self._leaf_and_issuer(conn) if facts is not None else None
             self.staple_verdict = ocsp.check_staple(
                 self.staple,
-                _chain(conn),
+                facts.certs if facts is not None else _chain(conn),
                 self.support.options,
                 backend=BACKEND_NAME,
                 trust=self.support.trust(),
+                issuer=pair[1] if pair is not None else None,
             )
         except TLSError as exc:
             self.error = exc
