@@ -14,7 +14,6 @@ exactly as the stdlib backend reports them.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import select
@@ -106,11 +105,18 @@ class PyOpenSSLSocket(PeerInfo):
         """Wrap, handshake and check; on failure close the socket (as ``ssl`` does)."""
         self = cls(conn, state, sock, options, resume)
         try:
-            with _translate_errors(state, conn, "handshake"):
-                self._retry(conn.do_handshake, self._deadline())
+            try:
+                if self._timeout is None:
+                    conn.do_handshake()  # a blocking socket: OpenSSL waits itself
+                else:
+                    self._retry(conn.do_handshake, self._deadline())
                 finish_handshake(conn, state, options)
                 if state.ocsp is not None:  # responders, blocking up to ocsp_timeout
                     state.ocsp.finish_sync(conn)
+            except _PASS_THROUGH:
+                raise
+            except Exception as exc:  # the choke point, inline as in the data methods
+                raise translate(exc, state, conn, "handshake") from exc
             if resume is not None:
                 resume.handshake_done(conn)
         except BaseException:
@@ -228,25 +234,28 @@ class PyOpenSSLSocket(PeerInfo):
         if self._closed:
             return
         self._closed = True
+        sent = False
         try:
             if self._state.handshake_done:
                 # Closing never waits for the peer: no blocking read for tickets, no
                 # close_notify stuck behind a full send buffer.
-                with contextlib.suppress(OSError):
-                    if self._timeout is None:
-                        self._sock.setblocking(False)
+                if self._timeout is None:
+                    self._sock.setblocking(False)  # our own, still open socket
                 if self._resume is not None:
                     # At close, not after the handshake: TLS 1.3 tickets come later.
                     self._resume.remember(self._conn)
-                with contextlib.suppress(SSL.Error, OSError):
+                try:
                     self._conn.shutdown()  # non-blocking: writes close_notify or gives up
+                    sent = True  # SSL_shutdown set SSL_SENT_SHUTDOWN itself
+                except (SSL.Error, OSError):
+                    pass
         finally:
-            self._abort()
+            self._abort(shutdown_sent=sent)
 
-    def _abort(self) -> None:
+    def _abort(self, shutdown_sent: bool = False) -> None:
         self._closed = True
         try:
-            if self._state.handshake_done:
+            if self._state.handshake_done and not shutdown_sent:
                 self._conn.set_shutdown(self._conn.get_shutdown() | SSL.SENT_SHUTDOWN)
         except (SSL.Error, OSError):  # pragma: no cover - defensive
             pass
