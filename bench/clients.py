@@ -3,7 +3,9 @@
 ``raw-ssl`` and ``raw-pyopenssl`` are written the way a competent user writes them without
 tlsplug: a verifying context built once, the host name checked, the session kept by hand
 for resumption (taken after the first read, because TLS 1.3 tickets arrive after the
-handshake), close_notify sent so the session stays resumable. ``tlsplug-*`` go through
+handshake), close_notify sent (pyOpenSSL: so the session stays resumable; ``ssl``: a
+non-blocking ``unwrap()``, the same alert on the wire as tlsplug sends, since
+``SSLSocket.close()`` alone sends none). ``tlsplug-*`` go through
 ``tlsplug.create_context`` / ``wrap_socket`` with every check tlsplug makes. Sockets: each
 pair uses the same socket mode, so the ratio is tlsplug's cost and nothing else. The
 stdlib pair uses a socket timeout (``ssl`` supports it natively). The pyOpenSSL pair uses
@@ -27,8 +29,9 @@ HOST = "localhost"
 TIMEOUT = 30.0
 #: The socket timeout of the tlsplug-pyopenssl variant (None: blocking, like raw pyOpenSSL).
 TIMEOUT_PYOPENSSL: Optional[float] = None
-#: What the ping sends: one line, so ``openssl s_server -rev`` answers it too.
-PING = b"P\n"
+#: The ping: (request, how the answer ends); each handshake server has its own
+#: (``bench.server.PING``, ``bench.openssl_server.PING``, ``bench.nginx_server.PING``).
+PING: Tuple[bytes, bytes] = (b"P\n", b"P")
 #: Extra TLSOptions fields for the tlsplug variants (``--no-revocation-check``).
 TLSPLUG_EXTRA: Dict[str, Any] = {}
 
@@ -101,10 +104,15 @@ class Conn:
         return bool(self.tls.session_reused)
 
     def ping(self) -> None:
-        """One line there, one byte back (also makes the client read the TLS 1.3 tickets)."""
-        self.tls.sendall(PING)
-        if self.tls.recv(1) != b"P":
-            raise RuntimeError("bad ping answer")
+        """A request there, its answer back (also makes the client read TLS 1.3 tickets)."""
+        request, end = PING
+        self.tls.sendall(request)
+        answer = b""
+        while not answer.endswith(end):
+            chunk = self.tls.recv(4096)
+            if not chunk:
+                raise RuntimeError(f"bad ping answer {answer!r}")
+            answer += chunk
 
     def upload(self, total: int, block: bytes) -> None:
         """Send ``total`` bytes in ``len(block)`` writes; wait for the server's receipt."""
@@ -132,6 +140,11 @@ class Conn:
         if self.kind == "ssl":
             if self.client.resume:
                 self.client.session = self.tls.session
+            # close_notify (RFC 8446 §6.1) without waiting for the peer's, as tlsplug and
+            # pyOpenSSL's shutdown() do: SSLSocket.close() alone sends none.
+            self.tls.setblocking(False)
+            with contextlib.suppress(ssl.SSLError, OSError):
+                self.tls.unwrap()
             self.tls.close()
         elif self.kind == "pyopenssl":
             from OpenSSL import SSL

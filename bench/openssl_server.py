@@ -1,14 +1,13 @@
-"""The handshake servers: ``openssl s_server`` processes, one per listener.
+"""``openssl s_server`` handshake servers, one process per listener (nginx's fallback).
 
 Handshake rates measure the *client*; a Python server (a thread and a wrap per connection)
 costs more per connection than a resumed handshake does, so it flattens exactly the
 differences the benchmark is after (resumed vs full, tlsplug vs raw). ``s_server`` is C,
 ships with every OpenSSL, keeps a session cache and issues tickets like a real server, and
 with ``-status_file`` staples a fixed OCSP response. ``-rev`` answers each line with the
-line reversed, so the clients' ping (``b"P\\n"``, one byte read back) works against it and
-against ``bench.server`` alike. One connection at a time is what the clients do anyway.
-
-Without an ``openssl`` binary the benchmark falls back to ``bench.server`` and says so.
+line reversed (``PING``). One connection at a time is what the clients do anyway. It
+prints a summary of each connection whose cost depends on the client's cipher list (see
+``bench.nginx_server``), which is why nginx is preferred when installed.
 """
 
 from __future__ import annotations
@@ -18,7 +17,10 @@ import socket
 import subprocess
 import time
 from types import TracebackType
-from typing import Dict, List, Optional, Type
+from typing import Dict, List, Optional, Tuple, Type
+
+#: (request, end of the answer) of the clients' ping: -rev answers the line reversed.
+PING: Tuple[bytes, bytes] = (b"P\n", b"P\n")
 
 
 def available() -> bool:

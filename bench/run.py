@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import clients, measure, openssl_server, report
+from . import clients, measure, nginx_server, openssl_server, report
 from .clients import PAIRS, VARIANTS, available
 
 MiB = 1024 * 1024
@@ -71,6 +71,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="tlsplug variants with tlsDisableCertificateRevocationCheck=true (no OCSP work), "
         "to separate the wrapper's cost from the OCSP checks raw clients do not make",
     )
+    parser.add_argument(
+        "--server", choices=("auto", "nginx", "s_server", "python"), default="auto",
+        help="handshake server: nginx, else openssl s_server, else bench.server (auto)",
+    )
     parser.add_argument("--only", type=lambda v: [x for x in v.split(",") if x],
                         help=f"comma-separated sections, among {','.join(SECTIONS)}")
     args = parser.parse_args(argv)
@@ -94,20 +98,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         proc = mp.Process(target=serve, args=(files["cert_file"], files["key_file"], ports_q, stop),
                           daemon=True)
         proc.start()
-        servers = None
+        servers: Any = None
         try:
             ports = ports_q.get(timeout=60)
-            handshake_ports = dict(ports)
-            if openssl_server.available():
-                servers = openssl_server.OpenSSLServers(
-                    files["cert_file"], files["key_file"], files["staple_file"]
-                ).start()
-                handshake_ports = servers.ports
-                settings["handshake_server"] = "openssl s_server"
-            else:
-                warnings.warn("openssl not found: handshakes measured against bench.server "
-                              "(Python), which flattens the ratios", RuntimeWarning, stacklevel=1)
-                settings["handshake_server"] = "bench.server"
+            servers, handshake_ports, ping = _handshake_servers(args.server, files, ports)
+            settings["handshake_server"] = (
+                "bench.server" if servers is None else type(servers).__name__
+            )
+            clients.PING = ping
             data = _run(variants, pairs, settings, files["ca_file"], ports, handshake_ports)
         finally:
             if servers is not None:
@@ -137,6 +135,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     skipped = report.write_chart(args.out / f"bench-{mode}-{stamp}.png", table)
     print(skipped or f"chart: {args.out / f'bench-{mode}-{stamp}.png'}")
     return 0
+
+
+def _handshake_servers(
+    choice: str, files: Dict[str, str], python_ports: Dict[str, int]
+) -> Tuple[Any, Dict[str, int], Tuple[bytes, bytes]]:
+    """(servers to stop or None, ports by listener name, the clients' ping)."""
+    args = (files["cert_file"], files["key_file"], files["staple_file"])
+    if choice in ("auto", "nginx") and nginx_server.binary() is not None:
+        servers: Any = nginx_server.NginxServers(*args).start()
+        return servers, servers.ports, nginx_server.PING
+    if choice == "nginx":
+        raise SystemExit("--server nginx: nginx is not installed")
+    if choice in ("auto", "s_server") and openssl_server.available():
+        servers = openssl_server.OpenSSLServers(*args).start()
+        return servers, servers.ports, openssl_server.PING
+    if choice == "s_server":
+        raise SystemExit("--server s_server: openssl is not installed")
+    if choice == "auto":
+        warnings.warn("neither nginx nor openssl found: handshakes measured against "
+                      "bench.server (Python), which flattens the ratios", RuntimeWarning,
+                      stacklevel=2)
+    from .server import PING
+
+    return None, dict(python_ports), PING
 
 
 def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, Any], ca_file: str,

@@ -21,6 +21,8 @@ import threading
 from typing import Any, Dict
 
 _READ = 256 * 1024
+#: (request, end of the answer) of the clients' ping against this server.
+PING = (b"P\n", b"P")
 
 
 def _recv_exact(tls: ssl.SSLSocket, n: int) -> bytes:

@@ -132,6 +132,9 @@ def _soft(status: str, problem: str, reason: str) -> Verdict:
     return Verdict(status, " ".join(reason.split()), source="responder", problem=problem)
 
 
+_NO_RESPONDER = _soft("unknown", NO_RESPONDER, "the certificate names no HTTP OCSP responder")
+
+
 def _query(
     url: str,
     request_der: bytes,
@@ -270,7 +273,7 @@ def check_responders(
     if not urls:
         # Most private CAs (and Let's Encrypt since 2025) name no responder: nothing failed,
         # so a WARNING on every connection would only teach users to silence the logger.
-        verdict = _soft("unknown", NO_RESPONDER, "the certificate names no HTTP OCSP responder")
+        verdict = _NO_RESPONDER  # immutable: one object serves every connection
         if LOG.isEnabledFor(logging.DEBUG):  # describe() is not free: once per connection
             LOG.debug("OCSP: %s for %s", verdict.reason, describe(certificate))
         return verdict

@@ -57,7 +57,7 @@ def verified_chain(conn: Any) -> Optional[List[bytes]]:
 class PeerChains:
     """One connection's leaf, sent chain and verified chain as DER, each read once."""
 
-    __slots__ = ("_conn", "_leaf", "_unverified", "_verified")
+    __slots__ = ("_conn", "_facts", "_leaf", "_unverified", "_verified")
 
     def __init__(self, conn: Any) -> None:
         """``conn``: an ``ssl.SSLSocket`` or ``ssl.SSLObject`` whose handshake is done."""
@@ -65,13 +65,30 @@ class PeerChains:
         self._leaf: Any = _UNSET
         self._unverified: Any = _UNSET
         self._verified: Any = _UNSET
+        self._facts: Any = _UNSET
 
     def leaf(self) -> Optional[bytes]:
         """The peer's certificate (DER), or None."""
         if self._leaf is _UNSET:
-            self._leaf = self._conn.getpeercert(True) or None
+            verified = self._verified
+            if verified is not _UNSET and verified:
+                self._leaf = verified[0]  # already read: the same bytes
+            else:
+                self._leaf = self._conn.getpeercert(True) or None
         leaf: Optional[bytes] = self._leaf
         return leaf
+
+    def facts(self) -> Optional[ChainFacts]:
+        """``CHAINS``' facts of the verified chain, else of the last one with this leaf."""
+        if self._facts is _UNSET:
+            verified = self.verified()
+            if verified:
+                self._facts = CHAINS.facts(verified)
+            else:
+                leaf = self.leaf()
+                self._facts = CHAINS.for_leaf(leaf) if leaf else None
+        facts: Optional[ChainFacts] = self._facts
+        return facts
 
     def unverified(self) -> List[bytes]:
         """The chain the peer sent, leaf first (only the leaf on Python 3.9)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import socket
 import ssl
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from tlsplug.backend import (
     ConfigurationError,
@@ -26,9 +26,16 @@ from ._lint import check_chain_after_handshake
 from ._ocsp import StdlibOCSP
 from ._resume import Resumption
 from ._socket import StdlibTLSSocket
-from ._translate import BACKEND_NAME, translate_errors
+from ._translate import BACKEND_NAME, translate
 
 __all__ = ["StdlibContext"]
+
+
+def _reraise(exc: Exception, negotiated: Optional[Callable[[], bool]]) -> None:
+    """Raise the ``TLSError`` for a handshake failure; return when ``exc`` has none."""
+    error = translate(exc, handshake=True, negotiated=negotiated)
+    if error is not None:
+        raise error from exc
 
 
 @functools.lru_cache(maxsize=256)  # a pool dials the same few names again and again
@@ -88,14 +95,20 @@ class StdlibContext:
             Resumption(self._sessions, session_key(sock, name))
             if self._sessions is not None else None
         )
-        with translate_errors(handshake=True):
+        try:
             tls = self._ctx.wrap_socket(
                 sock, server_hostname=name, do_handshake_on_connect=False,
                 suppress_ragged_eofs=True, session=resume.offer() if resume else None,
             )
+        except Exception as exc:  # translate_errors, inline: this runs per connection
+            _reraise(exc, None)
+            raise
         try:
-            with translate_errors(handshake=True, negotiated=lambda: tls.cipher() is not None):
+            try:
                 tls.do_handshake()
+            except Exception as exc:
+                _reraise(exc, lambda: tls.cipher() is not None)
+                raise
             peer = PeerChains(tls)  # each form of the chain read from ssl once
             # _lint.py: the chain checks a newer OpenSSL makes (DESIGN.md, lenient backend).
             check_chain_after_handshake(tls, self.options, peer)

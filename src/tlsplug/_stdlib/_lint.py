@@ -24,7 +24,7 @@ from tlsplug.backend import (
 )
 from tlsplug.ocsp import load_certificate
 
-from ._chains import CHAINS, PeerChains
+from ._chains import PeerChains
 from ._translate import BACKEND_NAME
 
 __all__ = ["check_chain_after_handshake"]
@@ -39,10 +39,9 @@ def check_chain_after_handshake(conn: Any, options: TLSOptions, peer: PeerChains
     if getattr(conn, "session_reused", False):
         # A resumed session shows no chain; it was linted when the session was made.
         return
-    verified = peer.verified()
-    if verified:
+    if peer.verified():
         # Linted once per distinct chain: a pool sees the same chain on every connection.
-        facts = CHAINS.facts(verified)
+        facts = peer.facts()
         _raise_for(facts.violation() if facts is not None else None)
         return
     try:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 from tlsplug.backend import ConfigurationError, TLSOptions
 
-from ._chains import CHAINS, PeerChains, verified_chain
+from ._chains import PeerChains, verified_chain
 from ._translate import BACKEND_NAME
 
 __all__ = ["HAS_VERIFIED_CHAIN", "StdlibOCSP", "verified_chain"]
@@ -63,7 +63,7 @@ class StdlibOCSP:
         self.defer = False
         self.done = False
         self.verdict: Any = None
-        self._pending: Optional[Dict[str, Any]] = None
+        self._chain: Optional[Any] = None  # set when the responders remain to be asked
         self._pair: Optional[Tuple[x509.Certificate, x509.Certificate]] = None
 
     def after_handshake(self, conn: Any, peer: PeerChains) -> None:
@@ -79,12 +79,12 @@ class StdlibOCSP:
             return
         from tlsplug import ocsp  # cryptography only when OCSP is on and a peer was verified
 
+        verified = peer.verified() if HAS_VERIFIED_CHAIN else None
         leaf = peer.leaf()
         if not leaf:
             self.record(None)
             return
-        verified = peer.verified() if HAS_VERIFIED_CHAIN else None
-        facts = CHAINS.facts(verified) if verified else CHAINS.for_leaf(leaf)
+        facts = peer.facts() if HAS_VERIFIED_CHAIN else None
         if ocsp.must_staple(facts.certs[0] if facts is not None else leaf):
             raise ConfigurationError(
                 "the server's certificate requires OCSP stapling (TLS feature status_request, "
@@ -107,28 +107,31 @@ class StdlibOCSP:
             chain = list(peer.unverified() or [leaf])
             if len(chain) < 2 and facts is not None and len(facts.ders) > 1:
                 chain.append(facts.ders[1])
-        kwargs: Dict[str, Any] = {
+        if not options.check_ocsp_endpoint:
+            self.record(ocsp.post_handshake_check(**self._kwargs(chain)))  # no network
+            return
+        self._chain = chain
+        # What post_handshake_check would work out from the chain, remembered with it.
+        self._pair = facts.ocsp_pair() if facts is not None else None
+
+    def _kwargs(self, chain: Any) -> Dict[str, Any]:
+        return {
             "chain": chain,
             "staple": None,
-            "options": options,
+            "options": self.options,
             "backend": BACKEND_NAME,
             "stapling": False,  # no staple can be seen: skip the staple step (ocsp.py)
         }
-        if not options.check_ocsp_endpoint:
-            self.record(ocsp.post_handshake_check(**kwargs))  # no network: decide now
-            return
-        self._pending = kwargs
-        # What post_handshake_check would work out from kwargs, remembered with the chain.
-        self._pair = facts.ocsp_pair() if facts is not None else None
 
     def pending(self) -> Optional[Dict[str, Any]]:
         """Keyword arguments for ``ocsp.post_handshake_check(_async)``, or None when decided."""
-        return None if self.done else self._pending
+        if self.done or self._chain is None:
+            return None
+        return self._kwargs(self._chain)
 
     def finish_sync(self) -> None:
         """Ask the responders now, blocking up to ``ocsp_timeout`` (blocking callers)."""
-        kwargs = self.pending()
-        if kwargs is None:
+        if self.done or self._chain is None:
             return
         from tlsplug import ocsp
 
@@ -138,13 +141,13 @@ class StdlibOCSP:
                 leaf, issuer, timeout=self.options.ocsp_timeout, backend=BACKEND_NAME
             ))
             return
-        self.record(ocsp.post_handshake_check(**kwargs))
+        self.record(ocsp.post_handshake_check(**self._kwargs(self._chain)))
 
     def record(self, verdict: Any) -> None:
         """Keep the final verdict (for ``ocsp_status``)."""
         self.verdict = verdict
         self.done = True
-        self._pending = None
+        self._chain = None
         self._pair = None
 
     @property
