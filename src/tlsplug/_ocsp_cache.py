@@ -74,18 +74,20 @@ class OCSPCache:
 
         An entry whose ``nextUpdate`` has passed is dropped and counts as a miss.
         """
-        when = now or datetime.datetime.now(datetime.timezone.utc)
         with self._lock:
             verdict = self._entries.get(key)
-            if verdict is not None and not verdict.valid_at(when):
-                del self._entries[key]
-                verdict = None
+            if verdict is not None:  # the clock is read only for an entry (the common miss
+                # of a certificate naming no responder costs a dict look-up)
+                when = now or datetime.datetime.now(datetime.timezone.utc)
+                if not verdict.valid_at(when):
+                    del self._entries[key]
+                    verdict = None
             if verdict is None:
                 self._misses += 1
                 return None
             self._entries.move_to_end(key)
             self._hits += 1
-        return verdict.with_source("cache")
+        return verdict  # stored attributed to "cache" (put), so no copy per hit
 
     def put(
         self, key: CertIDKey, verdict: Verdict, now: Optional[datetime.datetime] = None
@@ -99,9 +101,15 @@ class OCSPCache:
             return False
         with self._lock:
             old = self._entries.get(key)
-            if old is not None and old.valid_at(when) and _freshness(old) > _freshness(verdict):
-                return False
-            self._entries[key] = verdict
+            if old is not None and old.valid_at(when):
+                if _freshness(old) > _freshness(verdict):
+                    return False
+                if _same(old, verdict):
+                    # The same staple again (every handshake to a stapling server): keep
+                    # the stored entry rather than copy it.
+                    self._entries.move_to_end(key)
+                    return True
+            self._entries[key] = verdict.with_source("cache")
             self._entries.move_to_end(key)
             while len(self._entries) > self._maxsize:
                 self._entries.popitem(last=False)
@@ -118,6 +126,12 @@ class OCSPCache:
         with self._lock:
             self._entries.clear()
             self._hits = self._misses = self._evictions = 0
+
+
+def _same(a: Verdict, b: Verdict) -> bool:
+    return (a.status, a.reason, a.this_update, a.next_update, a.problem) == (
+        b.status, b.reason, b.this_update, b.next_update, b.problem
+    )
 
 
 def _freshness(verdict: Verdict) -> Tuple[datetime.datetime, datetime.datetime]:
