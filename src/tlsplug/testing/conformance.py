@@ -592,6 +592,38 @@ class BackendConformance(ConformanceHelpers):
         finally:
             server.stop()
 
+    @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+    def test_ocsp_must_staple_session_resumes(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, version: str
+    ) -> None:
+        """A resumed session to a must-staple server connects: its staple was judged once."""
+        self.require(features, Feature.OCSP_STAPLING, Feature.SESSION_RESUMPTION)
+        pytest.importorskip("OpenSSL", reason="the stapling server is a pyOpenSSL server")
+        from .stapling import StaplingServer
+
+        ca, ca_file = self._ocsp_ca(world)
+        leaf = ca.issue_cert("localhost", "127.0.0.1", must_staple=True)
+        server = StaplingServer(
+            cert=leaf, staple=ca.ocsp_response(leaf, "good"), timeout=TIMEOUT,
+            max_version=getattr(ssl.TLSVersion, version),
+        ).start()
+        try:
+            ctx = self.context(backend_name, ca_file=ca_file)
+            seen = []
+            for _ in range(3):
+                with self.open(ctx, server.address, "localhost") as tls:
+                    tls.sendall(b"x")  # reads the TLS 1.3 tickets
+                    assert tls.recv(1) == b"x"
+                    seen.append((tls.version(), tls.session_reused, tls.ocsp_status))
+            name = version.replace("_", ".")
+            assert seen == [
+                (name, False, "good (staple)"),
+                (name, True, "good (cache)"),
+                (name, True, "good (cache)"),
+            ]
+        finally:
+            server.stop()
+
     @pytest.mark.parametrize(
         ("status", "extra", "code"),
         [("revoked", {}, "ocsp-revoked"),

@@ -26,6 +26,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -76,8 +77,13 @@ class StaplingServer(_ThreadedServer):
         greeting: bytes = b"hello from tlsplug\n",
         timeout: float = 10.0,
         join_timeout: float = 5.0,
+        max_version: Optional[ssl.TLSVersion] = None,
     ) -> None:
-        """Build the pyOpenSSL context now, so bad settings fail here rather than in a thread."""
+        """Build the pyOpenSSL context now, so bad settings fail here rather than in a thread.
+
+        ``max_version`` caps the protocol (e.g. ``ssl.TLSVersion.TLSv1_2``: the staple then
+        travels in CertificateStatus, not in the TLS 1.3 Certificate message).
+        """
         if mode not in ("echo", "greeting", "close"):
             raise ValueError(f"mode must be 'echo', 'greeting' or 'close', not {mode!r}")
         super().__init__(host=host, port=port, timeout=timeout, join_timeout=join_timeout)
@@ -87,6 +93,7 @@ class StaplingServer(_ThreadedServer):
         self.mode = mode
         self.greeting = greeting
         self._status_requests = 0
+        self.max_version = max_version
         self.context = self._make_context()
 
     def _make_context(self) -> Any:
@@ -105,6 +112,11 @@ class StaplingServer(_ThreadedServer):
             for ca in self.cert.chain:
                 ctx.add_extra_chain_cert(crypto.X509.from_cryptography(ca.certificate))
         ctx.check_privatekey()
+        if self.max_version is not None:
+            ctx.set_max_proto_version(
+                {ssl.TLSVersion.TLSv1_2: SSL.TLS1_2_VERSION,
+                 ssl.TLSVersion.TLSv1_3: SSL.TLS1_3_VERSION}[self.max_version]
+            )
         ctx.set_ocsp_server_callback(self._on_status_request)
         return ctx
 

@@ -17,10 +17,11 @@ this module only supplies what pyOpenSSL exposes:
   :meth:`ConnectionOCSP.finish_sync`, ``tlsplug.aio`` runs the same check off the loop
   through the ``DeferredOCSP`` hook of the sans-IO buffer.
 
-A resumed session carries no Certificate message and no staple (the status callback is not
-called): the full handshake that created the session judged the staple, so a resumed
-connection skips the staple step (``stapling=False``) and only consults the responders — in
-practice the process-wide cache, which holds the earlier answer.
+A resumed session carries no Certificate message and no staple (under TLS 1.2 the status
+callback is not called; under TLS 1.3 it is, with nothing, and ignores that): the full
+handshake that created the session judged the staple, so a resumed connection skips the
+staple step (``stapling=False``) and only consults the responders — in practice the
+process-wide cache, which holds the earlier answer.
 """
 
 from __future__ import annotations
@@ -154,6 +155,12 @@ class ConnectionOCSP:
 
     def on_staple(self, conn: SSL.Connection, staple: bytes) -> bool:
         """Judge the staple (RFC 6960 §3.2, RFC 7633); False makes OpenSSL abort."""
+        if session_reused(conn):
+            # OpenSSL calls this on a resumed TLS 1.3 handshake too, which carries no
+            # Certificate message and so no staple: the full handshake that made the
+            # session judged its staple (see the module docstring). Judging "nothing
+            # stapled" now would fail every resumption to a must-staple server.
+            return True
         self.callback_ran = True
         self.staple = staple or None
         if self.staple is None:
@@ -243,7 +250,7 @@ class ConnectionOCSP:
             return False
         if not self.support.options.check_ocsp_endpoint:
             return False
-        return self.callback_ran != session_reused(conn)
+        return self.callback_ran or session_reused(conn)
 
     @staticmethod
     def _leaf(conn: SSL.Connection) -> Optional[x509.Certificate]:
