@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tlsplug._memo import IdentityMemo
 
 
@@ -25,6 +27,7 @@ def test_tuples_of_objects_must_all_match() -> None:
     assert memo.get(issuer, leaf) is None
     assert memo.get(leaf, other) is None
     assert memo.get(leaf) is None
+    assert memo.get(issuer) is None
 
 
 def test_bounded_and_holds_its_objects() -> None:
@@ -40,3 +43,10 @@ def test_bounded_and_holds_its_objects() -> None:
     ident = id(obj)
     del obj
     assert any(id(o) == ident for o, in [v[0] for v in memo._items.values()])
+
+
+def test_keys_are_one_or_two_objects() -> None:
+    """Three objects are refused rather than silently never found."""
+    memo: IdentityMemo[int] = IdentityMemo()
+    with pytest.raises(ValueError, match="one or two"):
+        memo.put((object(), object(), object()), 1)

@@ -16,6 +16,7 @@ from typing import Dict, Generic, Optional, Tuple, TypeVar
 __all__ = ["IdentityMemo"]
 
 V = TypeVar("V")
+_NOTHING = object()
 
 
 class IdentityMemo(Generic[V]):
@@ -27,17 +28,23 @@ class IdentityMemo(Generic[V]):
         self._items: Dict[Tuple[int, ...], Tuple[Tuple[object, ...], V]] = {}
         self._lock = threading.Lock()
 
-    def get(self, *objects: object) -> Optional[V]:
-        """The value remembered for exactly these objects, or None."""
-        hit = self._items.get(tuple(map(id, objects)))
-        if hit is None or len(hit[0]) != len(objects):
-            return None
-        if any(a is not b for a, b in zip(hit[0], objects)):
+    def get(self, first: object, second: object = _NOTHING) -> Optional[V]:
+        """The value remembered for exactly these objects (one or two), or None."""
+        # Spelled out for one and two objects: this runs several times per handshake.
+        if second is _NOTHING:
+            hit = self._items.get((id(first),))
+            if hit is None or hit[0][0] is not first:
+                return None
+            return hit[1]
+        hit = self._items.get((id(first), id(second)))
+        if hit is None or hit[0][0] is not first or hit[0][1] is not second:
             return None
         return hit[1]
 
     def put(self, objects: Tuple[object, ...], value: V) -> V:
-        """Remember ``value`` for ``objects``; return it."""
+        """Remember ``value`` for ``objects`` (one or two of them); return it."""
+        if not 1 <= len(objects) <= 2:
+            raise ValueError("IdentityMemo keys are one or two objects")
         with self._lock:
             if len(self._items) >= self.maxsize:
                 self._items.clear()

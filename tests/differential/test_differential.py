@@ -19,6 +19,7 @@ from hypothesis import example, given
 import tlsplug
 from tlsplug.backend import SecurityWarning
 from tlsplug.testing.differential import (
+    Opts,
     Scenario,
     build_options,
     check_scenario,
@@ -68,10 +69,19 @@ def test_backends_agree_with_the_specification(scenario: Scenario) -> None:
     check_scenario(scenario)
 
 
+# Harness: a scenario whose only "TLS on" was its SRV spelling turned TLS off when re-spelt.
+@example(
+    scenario=Scenario(trust="system", options=Opts(tls=None, spelling="srv"))
+).via("regression: SRV alone implied TLS; the other spellings must say tls=true")
 @given(scenario=scenarios())
 def test_every_spelling_gives_the_same_options(scenario: Scenario) -> None:
     """Constructor, URI, shouted URI, SRV and URI+kwargs spell one and the same option set."""
     spellings = ("constructor", "uri", "uri-shouted", "srv", "uri+kwargs")
+    if scenario.options.tls is None and scenario.options.spelling == "srv":
+        # mongodb+srv:// implies tls=true (DESIGN.md); spelt otherwise it must be said.
+        scenario = dataclasses.replace(
+            scenario, options=dataclasses.replace(scenario.options, tls=True)
+        )
     results: Dict[str, Dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as tmp, realize(
         scenario, tmp, start_responder=False

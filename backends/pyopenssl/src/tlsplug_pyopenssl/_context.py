@@ -156,7 +156,7 @@ def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSO
         failure = chain_failure(conn, state)
         if failure is not None:
             raise failure
-    if options.verify_hostname and host and not state.hostname_checked_by_openssl:
+    if not state.hostname_checked_by_openssl and host and options.verify_hostname:
         # tlsAllowInvalidCertificates alone still checks the name (project decision).
         cert = conn.get_peer_certificate(as_cryptography=True)
         from cryptography.hazmat.primitives.serialization import Encoding
@@ -217,6 +217,9 @@ class PyOpenSSLContext:
         self.ocsp = OCSPSupport(options, self.materials)
         self._trust_lint: Optional[bool] = None
         self.chains = ChainMemo()
+        # Per-connection decisions that depend on the options only, made once.
+        self._strict = bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
+        self._openssl_checks_host = options.verify_certificates and options.verify_hostname
         # Sessions are per context: never offered by a context with other options.
         self.sessions = SessionStore() if options.session_resumption else None
 
@@ -233,15 +236,13 @@ class PyOpenSSLContext:
         self, sock: Optional[socket.socket], server_hostname: Optional[str]
     ) -> Tuple[SSL.Connection, ConnectionState]:
         """A client ``Connection`` (socket, or memory BIOs when ``sock`` is None)."""
-        if self.options.verify_hostname and server_hostname is None:
+        if server_hostname is None and self.options.verify_hostname:
             raise ConfigurationError(
                 "server_hostname is required while hostnames are verified",
                 code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
                 hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
             )
-        state = ConnectionState(
-            server_hostname, strict=bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
-        )
+        state = ConnectionState(server_hostname, strict=self._strict)
         if server_hostname is not None:
             state.name, state.ip = normalize_hostname(server_hostname)
             if not _valid_name(state.name, state.ip is not None):
@@ -262,7 +263,7 @@ class PyOpenSSLContext:
         state.ocsp = self.ocsp.new_connection(conn)  # request_ocsp() when OCSP is on
         if state.name is not None and state.ip is None:
             conn.set_tlsext_host_name(state.name.encode("ascii"))  # never for IP literals
-        if self.options.verify_certificates and self.options.verify_hostname:
+        if self._openssl_checks_host:
             configure_hostname(conn, state)
         conn.set_connect_state()
         return conn, state

@@ -54,14 +54,12 @@ class OCSPSupport:
     def __init__(self, options: TLSOptions, materials: Materials) -> None:
         """Keep the options; the trust store is parsed on the first look-up only."""
         self.options = options
+        #: The options' OCSP switches, read on every handshake (properties compute them).
+        self.enabled = options.check_ocsp_stapling
+        self.check_endpoint = options.check_ocsp_endpoint
         self._materials = materials
         self._trust: Optional[List[x509.Certificate]] = None
         self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        """Whether the options check OCSP at all (staples, must-staple, responders)."""
-        return self.options.check_ocsp_stapling
 
     def trust(self) -> List[x509.Certificate]:
         """The trusted certificates (tlsCAFile, else the system bundle), parsed once."""
@@ -220,7 +218,7 @@ class ConnectionOCSP:
         }
         if not kwargs["stapling"]:
             kwargs["staple"] = None
-        if not self.support.options.check_ocsp_endpoint:
+        if not self.support.check_endpoint:
             self.record(ocsp.post_handshake_check(**kwargs))  # no network: decide now
             return None
         return kwargs
@@ -248,7 +246,7 @@ class ConnectionOCSP:
         # session was resumed (no callback: the staple step is skipped, see above).
         if self.staple is not None or self.error is not None:
             return False
-        if not self.support.options.check_ocsp_endpoint:
+        if not self.support.check_endpoint:
             return False
         return self.callback_ran or session_reused(conn)
 
