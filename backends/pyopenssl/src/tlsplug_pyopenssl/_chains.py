@@ -75,7 +75,7 @@ def _fingerprint(conn: SSL.Connection) -> Optional[Fingerprint]:
 
 
 class ChainMemo:
-    """A small, thread-safe LRU of ``ChainFacts`` keyed by the chain's fingerprints."""
+    """A small, thread-safe memo of ``ChainFacts`` keyed by the chain's fingerprints."""
 
     def __init__(self, maxsize: int = 32) -> None:
         """Keep at most ``maxsize`` chains (a pool talks to a handful of servers)."""
@@ -89,11 +89,11 @@ class ChainMemo:
         """The facts of the chain OpenSSL verified for ``conn``; None before verification."""
         key = _fingerprint(conn) if _NATIVE else None
         if key is not None:
-            with self._lock:
-                hit = self._facts.get(key)
-                if hit is not None:
-                    self._facts.move_to_end(key)
-                    return hit
+            # No lock and no LRU bookkeeping on a hit (a dict read is atomic): this runs on
+            # every handshake; eviction is first-in first-out, a pool's chains are few.
+            hit = self._facts.get(key)
+            if hit is not None:
+                return hit
         chain = list(conn.get_verified_chain(as_cryptography=True) or [])
         if not chain:
             return None  # not verified (yet): ask again next time, never remember "none"

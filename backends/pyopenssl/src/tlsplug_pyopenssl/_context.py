@@ -220,6 +220,7 @@ class PyOpenSSLContext:
         # Per-connection decisions that depend on the options only, made once.
         self._strict = bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
         self._openssl_checks_host = options.verify_certificates and options.verify_hostname
+        self._verifying = options.verify_certificates
         # Sessions are per context: never offered by a context with other options.
         self.sessions = SessionStore() if options.session_resumption else None
 
@@ -242,7 +243,9 @@ class PyOpenSSLContext:
                 code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
                 hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
             )
-        state = ConnectionState(server_hostname, strict=self._strict)
+        state = ConnectionState(
+            server_hostname, strict=self._strict, verifying=self._verifying
+        )
         if server_hostname is not None:
             state.name, state.ip = normalize_hostname(server_hostname)
             if not _valid_name(state.name, state.ip is not None):

@@ -47,7 +47,10 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
     host = state.server_hostname
     facts = None
     try:
-        if conn.get_context().get_verify_mode() != SSL.VERIFY_NONE:
+        verifying = state.verifying
+        if verifying is None:  # a state the context did not set up
+            verifying = conn.get_context().get_verify_mode() != SSL.VERIFY_NONE
+        if verifying:
             facts = state.chain_facts(conn)
     except SSL.Error:  # pragma: no cover - no chain was built
         facts = None

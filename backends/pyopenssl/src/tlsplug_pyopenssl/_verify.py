@@ -103,6 +103,8 @@ class ConnectionState:
     trust_may_violate: Callable[[], bool] = lambda: True
     #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, stashed error), or None.
     ocsp: Optional[ConnectionOCSP] = None
+    #: Whether the context verifies the peer (None: ask the connection's context).
+    verifying: Optional[bool] = None
     #: The context's memory of verified chains (``_chains``); None converts every time.
     chains: Optional[ChainMemo] = None
     #: The session offered for resumption (``_session.Resumption``), if any.
