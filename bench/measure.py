@@ -81,29 +81,47 @@ def handshakes(
     return {"rate": samples, "reused": {v: reused[v] / (n * count) for v in variants}}
 
 
+#: Transfers per variant and round (each moving ``total / PIECES``), taken in turns.
+PIECES = 8
+
+
 def bulk(
     variants: List[str], address: Address, ca_file: str, direction: str, chunk: int,
     total: int, count: int,
 ) -> Samples:
-    """MiB/s moving ``total`` bytes in ``chunk``-sized calls (up: sendall, down: recv_into)."""
+    """MiB/s moving ``total`` bytes in ``chunk``-sized calls (up: sendall, down: recv_into).
+
+    Each round moves ``total`` per variant in ``PIECES`` transfers (one connection each,
+    its handshake outside the timing), the variants taking turns piece by piece, so a burst
+    of load from elsewhere lands on all of them (see ``handshakes``).
+    """
     clients = {v: Client(v, ca_file, True) for v in variants}
     block = bytes(chunk)
     buf = bytearray(chunk)
+    piece = max(chunk, (total // PIECES) // chunk * chunk)  # whole chunks per transfer
+    pieces = max(1, total // piece)
 
     def one(v: str) -> float:
         conn = clients[v].open(address)
         try:
             start = time.perf_counter()
             if direction == "up":
-                conn.upload(total, block)
+                conn.upload(piece, block)
             else:
-                conn.download(total, buf)
-            elapsed = time.perf_counter() - start
+                conn.download(piece, buf)
+            return time.perf_counter() - start
         finally:
             conn.close()
-        return total / elapsed / (1024 * 1024)
 
-    return rounds(variants, count, one)
+    samples: Samples = {v: [] for v in variants}
+    for r in range(count):
+        spent = {v: 0.0 for v in variants}
+        for turn in range(pieces):
+            for v in rotate(variants, r + turn):
+                spent[v] += one(v)
+        for v in variants:
+            samples[v].append(piece * pieces / spent[v] / (1024 * 1024))
+    return samples
 
 
 def context_creation(

@@ -1,6 +1,6 @@
 """The command line: start the server process, run every measurement, report.
 
-    python -m bench            # ~3-5 minutes on 2 cores
+    python -m bench            # ~3 minutes on 2 cores
     python -m bench --quick    # every measurement briefly (< 30 s), for CI smoke runs
 """
 
@@ -32,7 +32,7 @@ def _settings(quick: bool, rounds: Optional[int]) -> Dict[str, Any]:
         s = {"rounds": 2, "handshakes": 15, "bulk_small": 8 * MiB, "bulk_large": 32 * MiB,
              "ctx_reps": 3, "s_time": 1, "s_time_rounds": 1}
     else:
-        s = {"rounds": 7, "handshakes": 150, "bulk_small": 128 * MiB, "bulk_large": 256 * MiB,
+        s = {"rounds": 9, "handshakes": 200, "bulk_small": 128 * MiB, "bulk_large": 256 * MiB,
              "ctx_reps": 20, "s_time": 2, "s_time_rounds": 3}
     if rounds:
         s["rounds"] = rounds

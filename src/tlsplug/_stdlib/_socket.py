@@ -90,7 +90,18 @@ class StdlibTLSSocket:
     def sendall(self, data: bytes) -> None:
         """Send all of ``data`` or raise a ``HandshakeError``."""
         try:
-            self._sock.sendall(data)
+            sslobj = getattr(self._sock, "_sslobj", None)  # private: absent -> public path
+            if sslobj is None:  # closed: let ssl raise what it raises
+                self._sock.sendall(data)
+                return
+            # SSLSocket.sendall's loop without its send() and _checkClosed() frames per
+            # record (ssl enables partial writes: one SSL_write per 16 KiB record); the
+            # timeout is the socket's, applied by _ssl's write() itself, as for send().
+            with memoryview(data) as view, view.cast("B") as octets:
+                total = len(octets)
+                sent = sslobj.write(octets)
+                while sent < total:
+                    sent += sslobj.write(octets[sent:])
         except Exception as exc:
             _raise_translated(exc)
             raise
@@ -121,7 +132,12 @@ class StdlibTLSSocket:
     def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
         """Read into ``buffer``; return the count (0 at the end of the stream)."""
         try:
-            return self._sock.recv_into(buffer, nbytes)
+            sslobj = getattr(self._sock, "_sslobj", None)
+            if sslobj is None or not nbytes:
+                return self._sock.recv_into(buffer, nbytes)
+            # SSLSocket.recv_into -> read -> _sslobj.read, without the two Python frames
+            # (a ragged EOF is handled below, as suppress_ragged_eofs would).
+            return int(sslobj.read(nbytes, buffer))
         except ssl.SSLError as exc:
             if is_end_of_stream(exc):
                 return 0

@@ -22,7 +22,9 @@ by a socket timeout of :data:`TIMEOUT` seconds.
 
 from __future__ import annotations
 
+import array
 import concurrent.futures
+import socket
 import ssl
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Optional
@@ -62,6 +64,30 @@ class BackendConformance(ConformanceHelpers):
         assert result["leaf"] == leaf.cert_der
         assert result["backend"] == backend_name
         assert result["version"] == "TLSv1.3"
+
+    @pytest.mark.parametrize("timeout", [None, TIMEOUT])
+    def test_recv_into_writes_in_place(
+        self, backend_name: str, world: World, serve: Any, timeout: Optional[float]
+    ) -> None:
+        """recv_into fills a slice of a larger buffer in place (nbytes clamped to it), takes
+        any writable buffer, and refuses a read-only one; with or without a timeout."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        sock = socket.create_connection(serve(world.leaf).address, timeout=timeout)
+        with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+            tls.sendall(b"0123456789abcdef")
+            whole = bytearray(b"." * 32)
+            got = 0
+            while got < 8:
+                got += tls.recv_into(memoryview(whole)[4 + got : 12], 100)
+            assert bytes(whole) == b"....01234567" + b"." * 20
+            ints = array.array("i", [0, 0])
+            view = memoryview(ints).cast("B")
+            got = 0
+            while got < 8:
+                got += tls.recv_into(view[got:])
+            assert ints.tobytes() == b"89abcdef"
+            with pytest.raises(TypeError):
+                tls.recv_into(b"read-only")
 
     def test_context_and_socket_name_their_backend(
         self, backend_name: str, world: World, serve: Any
