@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import Dict, List, Optional, Tuple, Type
+from typing import Dict, List, Optional, Tuple
+
+from ._procs import ServerGroup, free_port, wait_listening
 
 #: (request, end of the response) of the clients' ping against nginx.
 PING: Tuple[bytes, bytes] = (b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", b"\r\n\r\nP")
@@ -31,13 +30,6 @@ _SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 def binary() -> Optional[str]:
     """The nginx executable, if installed (Debian puts it in /usr/sbin)."""
     return shutil.which("nginx", path=_SEARCH)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 _SERVER = """
@@ -66,7 +58,7 @@ http {{
 """
 
 
-class NginxServers:
+class NginxServers(ServerGroup):
     """nginx listening on loopback: ``tls13``, ``tls12`` and (with a staple) ``stapled``."""
 
     def __init__(self, cert_file: str, key_file: str, staple_file: Optional[str]) -> None:
@@ -93,7 +85,7 @@ class NginxServers:
         root = Path(self._dir.name)
         servers: List[str] = []
         for name, (protocols, extra) in self._specs.items():
-            self.ports[name] = port = _free_port()
+            self.ports[name] = port = free_port()
             servers.append(_SERVER.format(port=port, cert=self._cert, key=self._key,
                                           protocols=protocols, extra=extra))
         config = root / "nginx.conf"
@@ -104,25 +96,15 @@ class NginxServers:
         )
         try:
             for port in self.ports.values():
-                self._wait_listening(port)
+                wait_listening(self._proc, port, "nginx", self._stderr)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_listening(self, port: int) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                raise RuntimeError(f"nginx exited with {self._proc.returncode}: {err.strip()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"nginx did not listen on port {port}")
+    def _stderr(self) -> str:
+        err = self._proc.stderr if self._proc is not None else None
+        return f": {err.read().decode(errors='replace').strip()}" if err is not None else ""
 
     def stop(self) -> None:
         """Stop nginx and remove its directory."""
@@ -135,12 +117,3 @@ class NginxServers:
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
-
-    def __enter__(self) -> NginxServers:
-        return self.start()
-
-    def __exit__(
-        self, kind: Optional[Type[BaseException]], exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.stop()

@@ -13,11 +13,10 @@ prints a summary of each connection whose cost depends on the client's cipher li
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
-from types import TracebackType
-from typing import Dict, List, Optional, Tuple, Type
+from typing import Dict, List, Optional, Tuple
+
+from ._procs import ServerGroup, free_port, wait_listening
 
 #: (request, end of the answer) of the clients' ping: -rev answers the line reversed.
 PING: Tuple[bytes, bytes] = (b"P\n", b"P\n")
@@ -28,14 +27,7 @@ def available() -> bool:
     return shutil.which("openssl") is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class OpenSSLServers:
+class OpenSSLServers(ServerGroup):
     """``s_server`` listeners on loopback, by name: ``tls13``, ``tls12`` and ``stapled``."""
 
     def __init__(self, cert_file: str, key_file: str, staple_file: Optional[str]) -> None:
@@ -54,7 +46,7 @@ class OpenSSLServers:
         """Launch every listener and wait until each accepts connections."""
         try:
             for name, args in self._specs.items():
-                port = _free_port()
+                port = free_port()
                 command = ["openssl", "s_server", "-quiet", "-rev",
                            "-accept", f"127.0.0.1:{port}", *args]
                 self._procs.append(subprocess.Popen(
@@ -63,25 +55,11 @@ class OpenSSLServers:
                 ))
                 self.ports[name] = port
             for proc, port in zip(self._procs, self.ports.values()):
-                self._wait_listening(proc, port)
+                wait_listening(proc, port, "openssl s_server")
         except BaseException:
             self.stop()
             raise
         return self
-
-    @staticmethod
-    def _wait_listening(proc: subprocess.Popen[bytes], port: int) -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"openssl s_server exited with {proc.returncode}")
-            try:
-                # A bare TCP connect: s_server logs a failed handshake and accepts the next.
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"openssl s_server did not listen on port {port}")
 
     def stop(self) -> None:
         """Terminate every listener."""
@@ -90,12 +68,3 @@ class OpenSSLServers:
         for proc in self._procs:
             proc.wait(5)
         self._procs.clear()
-
-    def __enter__(self) -> OpenSSLServers:
-        return self.start()
-
-    def __exit__(
-        self, kind: Optional[Type[BaseException]], exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.stop()

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["CHAINS", "ChainFacts", "PeerChains", "verified_chain"]
+__all__ = ["CHAINS", "ChainFacts", "PeerChains", "as_der", "verified_chain"]
 
 _UNSET: Any = object()
 
 
-def _as_der(items: Any) -> Optional[List[bytes]]:
+def as_der(items: Any) -> Optional[List[bytes]]:
+    """Certificates as DER: bytes as they are, ``_ssl.Certificate`` (3.10-3.12) encoded."""
     if not items:
         return None
     out: List[bytes] = []
@@ -49,7 +50,7 @@ def verified_chain(conn: Any) -> Optional[List[bytes]]:
     if getter is None:
         return None
     try:
-        return _as_der(getter())
+        return as_der(getter())
     except (ValueError, ssl.SSLError):
         return None
 

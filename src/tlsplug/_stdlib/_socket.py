@@ -21,6 +21,7 @@ import ssl
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
+from ._chains import as_der
 from ._ocsp import StdlibOCSP
 from ._translate import BACKEND_NAME, is_end_of_stream, translate
 
@@ -44,15 +45,7 @@ def unverified_chain(conn: Any, leaf: Optional[bytes]) -> List[bytes]:
     if getter is not None:
         with contextlib.suppress(Exception):
             chain = getter()
-    if not chain:
-        return [leaf] if leaf else []
-    out: List[bytes] = []
-    for cert in chain:
-        if isinstance(cert, (bytes, bytearray)):
-            out.append(bytes(cert))
-        else:  # _ssl.Certificate (3.10-3.12)
-            out.append(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
-    return out
+    return as_der(chain) or ([leaf] if leaf else [])
 
 
 def _raise_translated(exc: Exception) -> None:
