@@ -82,8 +82,15 @@ def install_ocsp(ctx: SSL.Context, options: TLSOptions) -> None:
     Called while the context is built: pyOpenSSL refuses to change a context once a
     connection was made from it. The callback finds the connection's state itself.
     """
-    if options.check_ocsp_stapling:
+    if not options.check_ocsp_stapling:
+        return
+    if _NATIVE_STATUS is None:  # pragma: no cover - bindings without the needed symbols
         ctx.set_ocsp_client_callback(_status_callback)
+        return
+    # Directly, as the verify callback (_verify.py): pyOpenSSL's wrapper allocates and looks
+    # up per call what this needs once; the staple itself is judged by on_staple either way.
+    if _lib.SSL_CTX_set_tlsext_status_cb(ctx._context, _NATIVE_STATUS) != 1:
+        ctx.set_ocsp_client_callback(_status_callback)  # pragma: no cover
 
 
 def _load_trust(materials: Materials) -> List[x509.Certificate]:
@@ -131,6 +138,38 @@ def _status_callback(conn: SSL.Connection, staple: bytes, data: Any) -> bool:
     if not isinstance(tracker, ConnectionOCSP):
         return True  # a connection tlsplug did not make: nothing to judge with
     return tracker.on_staple(conn, staple)
+
+
+def _native_status(ssl_ptr: Any, arg: Any) -> int:
+    """The OCSP client callback at the C level: 1 accept, 0 refuse, -1 internal error."""
+    try:
+        conn = SSL.Connection._reverse_mapping.get(ssl_ptr)
+        if conn is None:
+            return 1  # a connection pyOpenSSL does not know: nothing to judge with
+        tracker = getattr(conn.get_app_data(), "ocsp", None)
+        if not isinstance(tracker, ConnectionOCSP):
+            return 1  # a connection tlsplug did not make: nothing to judge with
+        out = _ffi.new("unsigned char **")
+        size = _lib.SSL_get_tlsext_status_ocsp_resp(ssl_ptr, out)
+        staple = _ffi.buffer(out[0], size)[:] if size > 0 else b""
+        return 1 if tracker.on_staple(conn, staple) else 0
+    except Exception:
+        return -1
+
+
+try:  # pyOpenSSL's cffi bindings (cryptography's), as in _verify.py
+    from OpenSSL._util import ffi as _ffi
+    from OpenSSL._util import lib as _lib
+
+    _NATIVE_STATUS: Any = (
+        _ffi.callback("int (*)(SSL *, void *)", _native_status)
+        if hasattr(_lib, "SSL_CTX_set_tlsext_status_cb")
+        and hasattr(_lib, "SSL_get_tlsext_status_ocsp_resp")
+        and hasattr(SSL.Connection, "_reverse_mapping")
+        else None
+    )
+except ImportError:  # pragma: no cover
+    _NATIVE_STATUS = None
 
 
 class ConnectionOCSP:
