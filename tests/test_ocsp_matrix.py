@@ -1,6 +1,6 @@
 """The MongoDB OCSP test plan with real servers and a real responder, on every backend.
 
-Source: ``../shared/refdata/mongodb-specs/ocsp-test-matrix.derived.json`` (the spec's table
+Source: ``tests/vectors/mongodb-specs/ocsp-test-matrix.derived.json`` (the spec's table
 "Integration Tests: Permutations to Be Tested", plus the PyMongo-derived option rows). Every
 column x {RSA, ECDSA} x {issuer-signed, delegate-signed responses} x option row runs against
 a :class:`StaplingServer` or :class:`TLSServer` and an :class:`OCSPResponder`; the expected
@@ -29,8 +29,7 @@ from tlsplug import Feature, TLSError, TLSOptions
 from tlsplug.testing import CA, OCSPResponder, TLSServer, closed_port_url
 
 MATRIX_FILE = (
-    Path(__file__).resolve().parents[2]
-    / "shared" / "refdata" / "mongodb-specs" / "ocsp-test-matrix.derived.json"
+    Path(__file__).resolve().parent / "vectors" / "mongodb-specs" / "ocsp-test-matrix.derived.json"
 )
 TIMEOUT = 5.0
 """Socket timeout of every connection, in seconds."""

@@ -20,10 +20,7 @@ from tlsplug.testing.ocsp_responder import OCSPResponder, closed_port_url
 from tlsplug.testing.pki import CA, LeafCert
 
 TIMEOUT = 0.5  # the whole-check deadline in the slow tests: small, so the suite stays quick
-MATRIX = (
-    Path(__file__).resolve().parents[2]
-    / "shared/refdata/mongodb-specs/ocsp-test-matrix.derived.json"
-)
+MATRIX = Path(__file__).resolve().parent / "vectors/mongodb-specs/ocsp-test-matrix.derived.json"
 
 
 @pytest.fixture(scope="module", params=["rsa", "ecdsa"])
@@ -313,7 +310,6 @@ def _cases() -> List[Tuple[str, str, str]]:
 EXPECTED_CODE = {"test2": "ocsp-revoked", "test4": "ocsp-revoked"}
 
 
-@pytest.mark.skipif(not MATRIX.exists(), reason="needs ../shared/refdata")
 @pytest.mark.parametrize("signer", ["issuer", "delegate"])
 @pytest.mark.parametrize(("uri", "column", "expect"), _cases())
 def test_spec_matrix_decisions(

@@ -1,4 +1,4 @@
-"""TLSOptions: construction, connection strings, keyword overrides and the DESIGN.md rules."""
+"""TLSOptions: construction, connection strings, keyword overrides and the docs/design.md rules."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def test_ssl_keyfile_is_refused_with_advice() -> None:
 
 
 def test_effective_properties() -> None:
-    """The verify_*/check_* properties follow DESIGN.md's table."""
+    """The verify_*/check_* properties follow docs/design.md's table."""
     default = TLSOptions(enabled=True)
     assert (default.verify_certificates, default.verify_hostname) == (True, True)
     assert (default.check_ocsp_stapling, default.check_ocsp_endpoint) == (True, True)

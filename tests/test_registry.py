@@ -1,4 +1,4 @@
-"""Backend discovery through entry points, and the selection order of DESIGN.md."""
+"""Backend discovery through entry points, and the selection order of docs/design.md."""
 
 from __future__ import annotations
 

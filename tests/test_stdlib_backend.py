@@ -359,7 +359,7 @@ def _ssl_error(reason: str) -> ssl.SSLError:
     ],
 )
 def test_reason_mapping(reason: str, negotiated: bool, code: str) -> None:
-    """Each OpenSSL reason maps to its DESIGN.md code, keeping the reason in the message."""
+    """Each OpenSSL reason maps to its docs/design.md code, keeping the reason in the message."""
     err = translate(_ssl_error(reason), handshake=True, negotiated=lambda: negotiated)
     assert err is not None
     assert (err.code, err.backend) == (code, "stdlib")

@@ -1,9 +1,8 @@
-"""The MongoDB specification vectors in ../shared/refdata/mongodb-specs, read as they are."""
+"""The MongoDB specification vectors in tests/vectors/mongodb-specs, read as they are."""
 
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import warnings
 from typing import Any, Dict
@@ -12,16 +11,13 @@ import pytest
 
 import tlsplug
 
-REFDATA = pathlib.Path(
-    os.environ.get("TLSPLUG_REFDATA", pathlib.Path(__file__).parents[2] / "shared" / "refdata")
-)
-SPECS = REFDATA / "mongodb-specs"
+SPECS = pathlib.Path(__file__).resolve().parent / "vectors" / "mongodb-specs"
 
 
 def _load(relative: str) -> Any:
     path = SPECS / relative
     if not path.exists():
-        pytest.fail(f"reference data missing: {path} (set TLSPLUG_REFDATA)")
+        pytest.fail(f"vendored vector missing: {path}")
     return json.loads(path.read_text())
 
 

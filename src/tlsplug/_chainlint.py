@@ -1,6 +1,6 @@
 """Chain checks OpenSSL 3.0 makes and a newer OpenSSL no longer does, for lenient backends.
 
-DESIGN.md: where the two OpenSSL builds judge a chain differently, the more lenient backend
+docs/design.md: where the two OpenSSL builds judge a chain differently, the more lenient backend
 adds the missing check itself. The stdlib backend runs Python's OpenSSL (3.0 here); a
 backend on OpenSSL 3.2+/4.0 calls :func:`strict_violation` on the chain OpenSSL verified.
 Measured differences under ``X509_V_FLAG_X509_STRICT`` (crypto/x509/x509_vfy.c

@@ -1,4 +1,4 @@
-"""The exception tree of DESIGN.md: one stable ``code`` per failure class, a hint, the backend."""
+"""The exception tree of docs/design.md: a stable ``code`` per failure, a hint, the backend."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ __all__ = ["PROFILES", "TLSOptions"]
 
 PROFILES = ("modern", "legacy")
 
-# field name -> connection-string spelling (DESIGN.md, "Options").
+# field name -> connection-string spelling (docs/design.md, "Options").
 URI_NAMES: Dict[str, str] = {
     "enabled": "tls",
     "ca_file": "tlsCAFile",
@@ -50,7 +50,7 @@ _CONFLICTS: Tuple[Tuple[str, str], ...] = (
     ("allow_invalid_certificates", "disable_certificate_revocation_check"),
     ("disable_ocsp_endpoint_check", "disable_certificate_revocation_check"),
 )
-# A CRL that is never consulted is a mistake (DESIGN.md rules).
+# A CRL that is never consulted is a mistake (docs/design.md rules).
 _CRL_USELESS_WITH = (
     "insecure",
     "allow_invalid_certificates",
@@ -175,7 +175,7 @@ class TLSOptions(_HashMemo):
 
     def _tls_requiring_fields(self) -> list[str]:
         names = [n for n in (*FILE_FIELDS, "certificate_key_file_password") if getattr(self, n)]
-        # A relaxing option set to false still only makes sense with TLS on (DESIGN.md).
+        # A relaxing option set to false still only makes sense with TLS on (docs/design.md).
         names += [n for n in BOOL_FIELDS[1:] if getattr(self, n) is False]
         return names
 

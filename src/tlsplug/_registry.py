@@ -137,7 +137,7 @@ def _select_auto() -> Backend:
         try:
             candidates.append((key, get_backend(key)))
         except ConfigurationError as exc:
-            # DESIGN.md: under auto, a broken optional backend falls back, loudly.
+            # docs/design.md: under auto, a broken optional backend falls back, loudly.
             warnings.warn(f"skipping TLS backend {key!r}: {exc.message}", RuntimeWarning,
                           stacklevel=4)
             failed = True

@@ -33,7 +33,7 @@ def test_demo_in_process(cli: Any, usable_backend_names: Any) -> None:
 
 
 def test_scenarios_state_expectations() -> None:
-    """Each scenario names an expected outcome that is ok or a DESIGN.md error code."""
+    """Each scenario names an expected outcome that is ok or a docs/design.md error code."""
     from tlsplug._errors import ALL_CODES
 
     for scenario in SCENARIOS:

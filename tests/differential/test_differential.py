@@ -78,7 +78,7 @@ def test_every_spelling_gives_the_same_options(scenario: Scenario) -> None:
     """Constructor, URI, shouted URI, SRV and URI+kwargs spell one and the same option set."""
     spellings = ("constructor", "uri", "uri-shouted", "srv", "uri+kwargs")
     if scenario.options.tls is None and scenario.options.spelling == "srv":
-        # mongodb+srv:// implies tls=true (DESIGN.md); spelt otherwise it must be said.
+        # mongodb+srv:// implies tls=true (docs/design.md); spelt otherwise it must be said.
         scenario = dataclasses.replace(
             scenario, options=dataclasses.replace(scenario.options, tls=True)
         )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import ssl
 import sys
 import tempfile
@@ -36,10 +35,8 @@ from tlsplug.backend import (
 )
 from tlsplug.testing.differential import handshake_in_memory
 
-REFDATA = Path(
-    os.environ.get("TLSPLUG_REFDATA", Path(__file__).resolve().parents[3] / "shared" / "refdata")
-)
-LIMBO = REFDATA / "x509-limbo" / "limbo.json"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"  # vendored: tests/vectors/README.md
+LIMBO = VECTORS / "x509-limbo" / "limbo.json"
 REPORT = Path(__file__).resolve().parents[1] / "limbo_report.md"
 
 Case = Dict[str, Any]
@@ -237,7 +234,7 @@ BACKENDS = tlsplug.available_backends()
 IDS = [c["id"] for c in CASES]
 
 
-@pytest.mark.skipif(not CASES, reason=f"reference data missing: {LIMBO} (set TLSPLUG_REFDATA)")
+@pytest.mark.skipif(not CASES, reason=f"vendored vectors missing: {LIMBO}")
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_backends_agree_on_limbo_case(case: Case) -> None:
     """Every backend that runs the case reaches the same SUCCESS/FAILURE verdict."""
@@ -251,7 +248,7 @@ def test_backends_agree_on_limbo_case(case: Case) -> None:
     assert len({v[0] for v in ran.values()}) == 1, f"backends disagree: {ran}"
 
 
-@pytest.mark.skipif(not CASES, reason=f"reference data missing: {LIMBO} (set TLSPLUG_REFDATA)")
+@pytest.mark.skipif(not CASES, reason=f"vendored vectors missing: {LIMBO}")
 def test_limbo_report() -> None:
     """Write tests/limbo_report.md; zero disagreements between backends on shared cases."""
     lines = _report()
@@ -264,7 +261,7 @@ _NOT_CHECKED = "both OpenSSL builds (3.0, 4.0) accept it: a check OpenSSL does n
 #: Both backends give the same verdict on every one of these (see "Disagreements").
 EXPLANATIONS: Dict[str, str] = {
     "webpki::cn::": "CA/B Forum rule on the subject commonName (it must repeat a SAN "
-    "byte for byte); tlsplug matches subjectAltName only and never reads the CN (DESIGN.md), "
+    "byte for byte); tlsplug matches subjectAltName only and never reads the CN (docs/design.md), "
     "and " + _NOT_CHECKED,
     "webpki::aki::": "CA/B Forum profile of a root's authorityKeyIdentifier; " + _NOT_CHECKED
     + " (the issuer/serial pairing OpenSSL 4.0 checks is added for 3.0 by tlsplug)",
@@ -284,9 +281,9 @@ EXPLANATIONS: Dict[str, str] = {
     "crl::issuer-no-keyusage-extension": "OpenSSL refuses a CRL whose issuer has no keyUsage "
     "(it wants cRLSign); RFC 5280 allows the extension to be absent",
     "pathlen::validation-ignores-pathlen-in-leaf": "X509_STRICT (pinned by the modern "
-    "profile, DESIGN.md) refuses a leaf carrying CA basicConstraints fields; plain RFC 5280 "
+    "profile, docs/design.md) refuses a leaf carrying CA basicConstraints fields; plain RFC 5280 "
     "validation ignores them",
-    "rfc5280::ca-as-leaf": "X509_STRICT (pinned by the modern profile, DESIGN.md) refuses a "
+    "rfc5280::ca-as-leaf": "X509_STRICT (pinned by the modern profile, docs/design.md) refuses a "
     "CA certificate as the server's leaf",
     "rfc5280::pc::ica-noncritical-pc": "RFC 5280 wants policyConstraints critical; "
     + _NOT_CHECKED,
@@ -359,7 +356,7 @@ def _report() -> List[str]:
     lines += disagreements or ["- none"]
     lines += [
         "",
-        "## Checks a lenient backend adds (DESIGN.md: both reach the same verdict)",
+        "## Checks a lenient backend adds (docs/design.md: both reach the same verdict)",
         "",
         "From src/tlsplug/_chainlint.py (public as `tlsplug.backend.strict_violation` and",
         "`newer_violation`). The PyOpenSSL backend (OpenSSL 4.0) adds what 3.0 checks, at the",

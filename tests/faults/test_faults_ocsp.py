@@ -1,4 +1,4 @@
-"""Broken OCSP responders through real connections: soft-fail or hard-fail as DESIGN.md says."""
+"""Broken OCSP responders through real connections: soft-fail or hard-fail per docs/design.md."""
 
 from __future__ import annotations
 

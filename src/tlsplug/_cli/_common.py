@@ -31,7 +31,7 @@ EXIT_CONFIG = 2  # the options or the command line are wrong (argparse uses 2 as
 
 MASK = "********"
 _BOOL_KEYS = frozenset(URI_NAMES[f] for f in BOOL_FIELDS)
-# Flag order follows DESIGN.md's table so --help reads like the documentation.
+# Flag order follows docs/design.md's table so --help reads like the documentation.
 _FLAG_KEYS: Tuple[str, ...] = tuple(URI_NAMES.values())
 
 

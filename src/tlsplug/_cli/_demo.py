@@ -183,7 +183,7 @@ def _client_cert(given: bool) -> Setup:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One row of the matrix: a server, client options and the outcome DESIGN.md predicts."""
+    """One row of the matrix: a server, client options and the outcome docs/design.md predicts."""
 
     title: str
     expected: str  # "ok" or an error code

@@ -110,7 +110,7 @@ class StdlibContext:
                 _reraise(exc, lambda: tls.cipher() is not None)
                 raise
             peer = PeerChains(tls)  # each form of the chain read from ssl once
-            # _lint.py: the chain checks a newer OpenSSL makes (DESIGN.md, lenient backend).
+            # _lint.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
             check_chain_after_handshake(tls, self.options, peer)
             if post_check is not None:
                 check_hostname_after_handshake(peer.leaf(), post_check)

@@ -1,4 +1,4 @@
-"""The chain checks a newer OpenSSL makes and Python's OpenSSL 3.0 does not (DESIGN.md).
+"""The chain checks a newer OpenSSL makes and Python's OpenSSL 3.0 does not (docs/design.md).
 
 "Where the two OpenSSL builds still judge a chain differently, the backend that is more
 lenient adds the missing check itself": after a verified handshake under the modern profile

@@ -1,4 +1,4 @@
-"""The oracle of the differential suite: the outcome DESIGN.md and the MongoDB specs predict.
+"""The oracle of the differential suite: the outcome docs/design.md and the MongoDB specs predict.
 
 Written from the specification, never from a backend: ``expected_outcome(scenario,
 features)`` returns ``"ok"`` or the one error code a conforming backend must raise.
@@ -6,7 +6,7 @@ features)`` returns ``"ok"`` or the one error code a conforming backend must rai
 Precedence, when a scenario has more than one reason to fail (first match wins):
 
 1. **Configuration** - a needed option the backend does not declare: ``unsupported-option``,
-   before any byte is sent (DESIGN.md, "Backends": ``check(options)``). See
+   before any byte is sent (docs/design.md, "Backends": ``check(options)``). See
    :data:`MISSING_FEATURE_RULES` for the features that are *not* options.
 2. **Protocol and cipher** - the server is refused before it sends a certificate:
    ``protocol-version`` (no common TLS version), ``no-shared-cipher`` (no common suite).

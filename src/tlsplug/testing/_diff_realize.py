@@ -256,7 +256,7 @@ def _client(s: Scenario, realized: Realized) -> None:
 
 
 def _option_fields(s: Scenario, r: Realized, backend: str) -> Dict[str, Any]:
-    """The option set as {field: value}, in DESIGN.md's field names."""
+    """The option set as {field: value}, in docs/design.md's field names."""
     fields: Dict[str, Any] = {}
     if s.options.tls is not None and s.options.spelling != "srv":
         fields["enabled"] = s.options.tls

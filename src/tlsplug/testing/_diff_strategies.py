@@ -48,7 +48,7 @@ NAME_POOL = (
 #: Hosts that match none of the pool unless the pool's own entry is present.
 _MISSES = ("other.example.test", "example.test", "10.9.9.9", "fd00::9", "localhost")
 
-# Pairs that may not be present together (DESIGN.md "Rules"; the parser rejects them).
+# Pairs that may not be present together (docs/design.md "Rules"; the parser rejects them).
 _CONFLICTS = {
     frozenset(pair)
     for pair in (
@@ -116,7 +116,7 @@ def options(draw: Callable[..., Any], *, crl: bool = False) -> Opts:
 
 
 def _implies_tls(s: Scenario, opts: Opts) -> bool:
-    """Whether the option set turns TLS on without ``tls=true`` (DESIGN.md rules)."""
+    """Whether the option set turns TLS on without ``tls=true`` (docs/design.md rules)."""
     return (
         s.trust != "system"  # tlsCAFile
         or s.revocation != "none"  # tlsCRLFile

@@ -117,7 +117,7 @@ def check_scenario(
     ) as r, warnings.catch_warnings():
         warnings.simplefilter("ignore", SecurityWarning)
         for backend in chosen:
-            # The OCSP cache is shared by the whole process (DESIGN.md): one backend's
+            # The OCSP cache is shared by the whole process (docs/design.md): one backend's
             # staple must not decide another backend's responder check.
             ocsp.default_cache().clear()
             outcomes[backend.name] = _run(scenario, r, backend, scenario.transport)

@@ -48,7 +48,7 @@ class PyOpenSSLBackend:
         }
 
     def check(self, options: TLSOptions) -> None:
-        """Every option of DESIGN.md is supported."""
+        """Every option of docs/design.md is supported."""
 
     def create_context(self, options: TLSOptions) -> ClientContext:
         """Validate files and build the context (``ConfigurationError`` on bad input)."""
