@@ -28,6 +28,7 @@ URI_NAMES: Dict[str, str] = {
     "disable_certificate_revocation_check": "tlsDisableCertificateRevocationCheck",
     "backend": "tlsBackend",
     "profile": "tlsProfile",
+    "strict_x509": "tlsStrictX509",
 }
 BOOL_FIELDS = (
     "enabled",
@@ -37,6 +38,8 @@ BOOL_FIELDS = (
     "disable_ocsp_endpoint_check",
     "disable_certificate_revocation_check",
 )
+# Booleans with a default (never "not given"): read from a URI like the others.
+URI_BOOL_FIELDS = (*BOOL_FIELDS, "strict_x509")
 FILE_FIELDS = ("ca_file", "certificate_key_file", "crl_file")
 
 # Pairs that may not both be *present*, whatever their values: the MongoDB URI-options
@@ -50,6 +53,9 @@ _CONFLICTS: Tuple[Tuple[str, str], ...] = (
     ("allow_invalid_certificates", "disable_certificate_revocation_check"),
     ("disable_ocsp_endpoint_check", "disable_certificate_revocation_check"),
 )
+# Relaxing the strict X.509 rules of a chain that is never verified is a mistake, like a CRL
+# that is never consulted (docs/design.md, "Additions").
+_STRICT_USELESS_WITH = ("insecure", "allow_invalid_certificates")
 # A CRL that is never consulted is a mistake (docs/design.md rules).
 _CRL_USELESS_WITH = (
     "insecure",
@@ -106,6 +112,7 @@ class TLSOptions(_HashMemo):
     profile: str = "modern"
     ocsp_timeout: float = 5.0
     session_resumption: bool = True
+    strict_x509: bool = True
 
     uri_names: ClassVar[Mapping[str, str]] = URI_NAMES
 
@@ -143,6 +150,10 @@ class TLSOptions(_HashMemo):
         object.__setattr__(self, "ocsp_timeout", float(timeout))
         if not isinstance(self.session_resumption, bool):
             raise _fail("session_resumption", "expected true or false")
+        if not isinstance(self.strict_x509, bool):
+            raise _fail(
+                "tlsStrictX509", f"expected true or false, got {type(self.strict_x509).__name__}"
+            )
         self._check_rules()
 
     def _check_rules(self) -> None:
@@ -162,6 +173,15 @@ class TLSOptions(_HashMemo):
                         f"is never consulted when {URI_NAMES[name]}=true",
                         code="conflicting-options",
                     )
+        if not self.strict_x509:
+            for name in _STRICT_USELESS_WITH:
+                if getattr(self, name):
+                    raise _fail(
+                        "tlsStrictX509",
+                        f"=false relaxes a chain check that {URI_NAMES[name]}=true already "
+                        "turns off entirely",
+                        code="conflicting-options",
+                    )
         needs_tls = [URI_NAMES[n] for n in self._tls_requiring_fields()]
         if needs_tls:
             if self.enabled is False:
@@ -177,6 +197,8 @@ class TLSOptions(_HashMemo):
         names = [n for n in (*FILE_FIELDS, "certificate_key_file_password") if getattr(self, n)]
         # A relaxing option set to false still only makes sense with TLS on (docs/design.md).
         names += [n for n in BOOL_FIELDS[1:] if getattr(self, n) is False]
+        if not self.strict_x509:
+            names.append("strict_x509")
         return names
 
     def __repr__(self) -> str:
@@ -239,6 +261,15 @@ class TLSOptions(_HashMemo):
         return self.check_ocsp_stapling and not self.disable_ocsp_endpoint_check
 
     @property
+    def check_strict_x509(self) -> bool:
+        """Whether the strict-profile certificate rules apply (X509_STRICT and tlsplug's lint).
+
+        Only the modern profile has them; ``strict_x509=False`` turns off these rules alone,
+        keeping the protocol and cipher policy, hostname rules, revocation and OCSP.
+        """
+        return self.profile == "modern" and self.strict_x509
+
+    @property
     def insecure_settings(self) -> list[str]:
         """The connection-string names of the options that weaken verification."""
         return [
@@ -263,6 +294,8 @@ class TLSOptions(_HashMemo):
             value = getattr(self, name)
             if value is None or (name == "profile" and value == "modern"):
                 continue
+            if name == "strict_x509" and value:
+                continue  # the default
             out[key] = value
         return out
 

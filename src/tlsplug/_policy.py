@@ -107,7 +107,9 @@ def policy_for(options: TLSOptions) -> Policy:
         ssl.TLSVersion.TLSv1_3,
         MODERN_CIPHERS,
         TLS13_CIPHERSUITES,
-        flags | X509_V_FLAG_X509_STRICT,
+        # strict_x509=False: the modern protocol and ciphers, without the strict X.509 rules
+        # that private CAs made with `openssl req` defaults fail (docs/howto/private-ca.md).
+        flags | X509_V_FLAG_X509_STRICT if options.strict_x509 else flags,
         legacy_server_connect=False,
     )
 

@@ -169,6 +169,13 @@ def warn_if_insecure(options: TLSOptions) -> None:
             SecurityWarning,
             stacklevel=3,
         )
+    elif not options.strict_x509:
+        warnings.warn(
+            "tlsStrictX509=false accepts certificates that break RFC 5280's strict rules "
+            "(e.g. a CA without keyUsage); re-issue them and remove the option",
+            SecurityWarning,
+            stacklevel=3,
+        )
 
 
 def create_context(options: Optional[TLSOptions] = None) -> ClientContext:
@@ -195,6 +202,7 @@ def create_context(options: Optional[TLSOptions] = None) -> ClientContext:
         or options.allow_invalid_certificates
         or options.allow_invalid_hostnames
         or options.profile == "legacy"
+        or not options.strict_x509
     ):
         warn_if_insecure(options)
     # Equal options on the same backend object share one context (see _cache.py).

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from ._errors import ConfigurationError, OptionWarning
-from ._options import BOOL_FIELDS, PROFILES, URI_NAMES
+from ._options import PROFILES, URI_BOOL_FIELDS, URI_NAMES
 
 __all__ = ["parse_options", "parse_txt_record"]
 
@@ -138,7 +138,7 @@ def _uri_values(pairs: List[Tuple[str, str]]) -> Dict[str, Any]:
         field = _KEYS.get(lower)
         if field is None:
             raise _unknown(key)
-        if field in BOOL_FIELDS:
+        if field in URI_BOOL_FIELDS:
             flag = _coerce_bool(value)
             if flag is None:
                 warnings.warn(
@@ -186,7 +186,7 @@ def _kwarg_values(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
             field = key
         else:
             raise _unknown(key)
-        if field in BOOL_FIELDS:
+        if field in URI_BOOL_FIELDS:
             flag = _coerce_bool(value)
             if flag is None:
                 raise ConfigurationError(

@@ -49,6 +49,7 @@ from ._policy import (
     normalize_hostname,
     policy_for,
 )
+from ._strictrules import STRICT_RULES, StrictRule, is_strict_rule, strict_refusal, trust_anchors
 from ._protocols import (
     Backend,
     ClientContext,
@@ -88,6 +89,7 @@ __all__ = [
     "X509_V_ERR_CA_BCONS_NOT_CRITICAL",
     "X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL",
     "X509_V_FLAG_X509_STRICT",
+    "STRICT_RULES",
     "Backend",
     "CertificateError",
     "ClientContext",
@@ -100,6 +102,7 @@ __all__ = [
     "SecurityWarning",
     "SessionKey",
     "SessionStore",
+    "StrictRule",
     "TLSBuffer",
     "TLSError",
     "TLSOptions",
@@ -111,11 +114,14 @@ __all__ = [
     "certificate_violation",
     "code_for_verify_error",
     "error_for_code",
+    "is_strict_rule",
     "load_materials",
     "newer_violation",
     "normalize_hostname",
     "policy_for",
+    "strict_refusal",
     "strict_violation",
     "session_key",
     "system_trust",
+    "trust_anchors",
 ]

@@ -12,11 +12,11 @@ import contextlib
 import ssl
 from typing import Any, Callable, List, Mapping, Optional, Tuple, TypeVar
 
-from tlsplug.backend import TLSOptions, WantReadError, WantWriteError
+from tlsplug.backend import TLSError, TLSOptions, WantReadError, WantWriteError
 
 from ._chains import PeerChains
 from ._hostcheck import check_hostname_after_handshake
-from ._lint import check_chain_after_handshake
+from ._lint import check_chain_after_handshake, strict_verify_error
 from ._ocsp import StdlibOCSP
 from ._socket import unverified_chain
 from ._translate import BACKEND_NAME, is_end_of_stream, translate_errors
@@ -68,7 +68,17 @@ class StdlibTLSBuffer:
         """Advance the handshake; return once it is complete and every check passed."""
         if self._handshake_done:
             return
-        self._call(self._obj.do_handshake)
+        try:
+            self._call(self._obj.do_handshake)
+        except TLSError as error:
+            refusal = (
+                strict_verify_error(error.__cause__, self._obj, self._lint_options)
+                if self._lint_options is not None and error.__cause__ is not None
+                else None
+            )
+            if refusal is None:
+                raise
+            raise refusal from error.__cause__
         peer = PeerChains(self._obj)  # each form of the chain read from ssl once
         if self._lint_options is not None:  # _lint.py: checks a newer OpenSSL makes
             check_chain_after_handshake(self._obj, self._lint_options, peer)

@@ -22,7 +22,7 @@ from tlsplug.backend import (
 from ._buffer import StdlibTLSBuffer
 from ._chains import PeerChains
 from ._hostcheck import check_hostname_after_handshake
-from ._lint import check_chain_after_handshake
+from ._lint import check_chain_after_handshake, strict_verify_error
 from ._ocsp import StdlibOCSP
 from ._resume import Resumption
 from ._socket import StdlibTLSSocket
@@ -107,6 +107,9 @@ class StdlibContext:
             try:
                 tls.do_handshake()
             except Exception as exc:
+                refusal = strict_verify_error(exc, tls, self.options)
+                if refusal is not None:  # which certificate broke which strict rule
+                    raise refusal from exc
                 _reraise(exc, lambda: tls.cipher() is not None)
                 raise
             peer = PeerChains(tls)  # each form of the chain read from ssl once

@@ -10,24 +10,28 @@ code can then differ - only when a chain has two defects, which no scenario gene
 
 from __future__ import annotations
 
-import functools
-import os
+import ssl
 from typing import Any, List, Optional, Tuple
 
 from tlsplug.backend import (
     X509_V_FLAG_X509_STRICT,
+    TLSError,
     TLSOptions,
     code_for_verify_error,
     error_for_code,
+    is_strict_rule,
     newer_violation,
     policy_for,
+    strict_refusal,
+    trust_anchors,
 )
 from tlsplug.ocsp import load_certificate
 
 from ._chains import PeerChains
+from ._socket import unverified_chain
 from ._translate import BACKEND_NAME
 
-__all__ = ["check_chain_after_handshake"]
+__all__ = ["check_chain_after_handshake", "strict_verify_error"]
 
 
 def check_chain_after_handshake(conn: Any, options: TLSOptions, peer: PeerChains) -> None:
@@ -42,7 +46,8 @@ def check_chain_after_handshake(conn: Any, options: TLSOptions, peer: PeerChains
     if peer.verified():
         # Linted once per distinct chain: a pool sees the same chain on every connection.
         facts = peer.facts()
-        _raise_for(facts.violation() if facts is not None else None)
+        if facts is not None:
+            _raise_for(facts.violation(), facts.certs, options)
         return
     try:
         certs = [load_certificate(der) for der in peer.unverified()]
@@ -51,42 +56,43 @@ def check_chain_after_handshake(conn: Any, options: TLSOptions, peer: PeerChains
     if certs:
         # Python 3.9 shows only the leaf: add the anchors of tlsCAFile that issued the top
         # certificate (the intermediates a server sends stay invisible there).
-        certs += _anchors_for(certs[-1], options)
-    _raise_for(newer_violation(certs))
+        top = certs[-1]
+        certs += [t for t in trust_anchors(options) if t.subject == top.issuer and t != top]
+    _raise_for(newer_violation(certs), certs, options)
 
 
-def _raise_for(violation: Optional[Tuple[int, int]]) -> None:
+def _raise_for(violation: Optional[Tuple[int, int]], certs: Any, options: TLSOptions) -> None:
     if violation is None:
         return
     errnum, depth = violation
-    raise error_for_code(
+    refusal = strict_refusal(
+        errnum, depth=depth, peers=list(certs), anchors=trust_anchors(options),
+        backend=BACKEND_NAME,
+    )
+    if refusal is not None:
+        raise refusal
+    raise error_for_code(  # pragma: no cover - every lint number is a named strict rule
         code_for_verify_error(errnum),
-        f"certificate verify failed: OpenSSL verify error {errnum} at depth {depth} "
-        "(a check a newer OpenSSL makes, made by tlsplug for Python's OpenSSL; see "
-        "tlsplug.backend.newer_violation)",
+        f"certificate verify failed: OpenSSL verify error {errnum} at depth {depth}",
         backend=BACKEND_NAME,
     )
 
 
-def _anchors_for(cert: Any, options: TLSOptions) -> List[Any]:
-    if options.ca_file is None:
-        return []
+def strict_verify_error(exc: BaseException, conn: Any, options: TLSOptions) -> Optional[TLSError]:
+    """The precise refusal for a verify error only the strict profile makes, else None.
+
+    OpenSSL's own text ("CA cert does not include key usage extension") names neither the
+    certificate nor the fix; ``strict_refusal`` does, from the chain the server sent (3.10+;
+    3.9 shows none) and the certificates of tlsCAFile.
+    """
+    if not isinstance(exc, ssl.SSLCertVerificationError) or not is_strict_rule(exc.verify_code):
+        return None
+    peers: List[Any] = []
     try:
-        stat = os.stat(options.ca_file)
-    except OSError:
-        return []
-    trusted = _ca_file_certificates(options.ca_file, stat.st_mtime_ns, stat.st_size)
-    return [t for t in trusted if t.subject == cert.issuer and t != cert]
-
-
-@functools.lru_cache(maxsize=16)
-def _ca_file_certificates(path: str, mtime_ns: int, size: int) -> Tuple[Any, ...]:
-    # Read once per version of the file, not per handshake (Python 3.9 only: later versions
-    # show the verified chain, and resumed sessions are not linted again).
-    from cryptography import x509
-
-    try:
-        with open(path, "rb") as handle:
-            return tuple(x509.load_pem_x509_certificates(handle.read()))
-    except (OSError, ValueError):
-        return ()
+        peers = [load_certificate(der) for der in unverified_chain(conn, None)]
+    except ValueError:
+        peers = []
+    return strict_refusal(
+        exc.verify_code, depth=None, peers=peers, anchors=trust_anchors(options),
+        backend=BACKEND_NAME,
+    )

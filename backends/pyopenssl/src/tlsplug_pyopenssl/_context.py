@@ -32,6 +32,7 @@ from tlsplug.backend import (
     normalize_hostname,
     policy_for,
     session_key,
+    trust_anchors,
 )
 
 from ._chains import ChainMemo
@@ -221,6 +222,8 @@ class PyOpenSSLContext:
         self._strict = bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
         self._openssl_checks_host = options.verify_certificates and options.verify_hostname
         self._verifying = options.verify_certificates
+        # tlsCAFile's certificates, read only to explain a strict refusal (which CA broke it).
+        self._trust = functools.partial(trust_anchors, options)
         # Sessions are per context: never offered by a context with other options.
         self.sessions = SessionStore() if options.session_resumption else None
 
@@ -244,7 +247,7 @@ class PyOpenSSLContext:
                 hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
             )
         state = ConnectionState(
-            server_hostname, strict=self._strict, verifying=self._verifying
+            server_hostname, strict=self._strict, verifying=self._verifying, trust=self._trust
         )
         if server_hostname is not None:
             state.name, state.ip = normalize_hostname(server_hostname)

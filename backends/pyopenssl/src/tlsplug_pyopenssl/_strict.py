@@ -26,7 +26,7 @@ from tlsplug.backend import (
     strict_violation,
 )
 
-from ._verify import DEFERRED_ERRORS, ConnectionState, verify_error_string
+from ._verify import DEFERRED_ERRORS, ConnectionState, explain_strict, verify_error_string
 
 __all__ = [
     "DEFERRED_ERRORS",
@@ -65,6 +65,12 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
             violation = strict_violation([]) or newer_violation([])
     if violation is not None:
         errnum, depth = violation
+        explained = explain_strict(
+            errnum, depth, conn, state, backend=_backend_name(),
+            prefix=f"TLS handshake with {host} failed: ",
+        )
+        if explained is not None:  # which certificate broke which strict rule, and the fix
+            return explained
         return error_for_code(
             code_for_verify_error(errnum),
             f"TLS handshake with {host} failed: certificate verify failed: "

@@ -31,7 +31,7 @@ from tlsplug.backend import (
     error_for_code,
 )
 
-from ._verify import ConnectionState, verify_error_string, verify_result
+from ._verify import ConnectionState, explain_strict, verify_error_string, verify_result
 
 __all__ = ["BACKEND_NAME", "openssl_version", "reasons_of", "translate", "_translate_errors"]
 
@@ -177,6 +177,11 @@ def _translate_ssl_error(
             errnum = verify_result(conn)
         if errnum is None:
             return make("cert-invalid", "certificate verify failed")
+        explained = explain_strict(
+            errnum, depth, conn, state, backend=BACKEND_NAME, prefix=f"{_where(state, 'handshake')} failed: "
+        )
+        if explained is not None:  # which certificate broke which strict rule, and the fix
+            return explained
         at = f" at depth {depth}" if depth is not None else ""
         return make(
             code_for_verify_error(errnum),

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Union
 
 from OpenSSL import SSL, crypto
 
-from tlsplug.backend import certificate_violation
+from tlsplug.backend import TLSError, certificate_violation, is_strict_rule, strict_refusal
 
 from ._chains import ChainFacts, ChainMemo
 
@@ -109,6 +109,9 @@ class ConnectionState:
     chains: Optional[ChainMemo] = None
     #: The session offered for resumption (``_session.Resumption``), if any.
     resumption: Optional[Resumption] = None
+    #: The trusted certificates (tlsCAFile) that may complete the chain: they name the
+    #: certificate that broke a strict rule (``explain_strict``).
+    trust: Callable[[], Sequence[Any]] = tuple
     _facts: Optional[ChainFacts] = None
 
     def chain_facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:
@@ -273,3 +276,30 @@ def verify_error_string(errnum: int) -> str:
         text = _ffi.string(_lib.X509_verify_cert_error_string(errnum))
         return text.decode("ascii", "replace") if isinstance(text, bytes) else str(text)
     return _VERIFY_TEXTS.get(errnum, f"verify error {errnum}")  # pragma: no cover
+
+
+def explain_strict(
+    errnum: Optional[int],
+    depth: Optional[int],
+    conn: Optional[SSL.Connection],
+    state: Optional[ConnectionState],
+    *,
+    backend: str,
+    prefix: str = "",
+) -> Optional[TLSError]:
+    """The core's precise refusal (certificate, rule, fix) for a strict-only verify error.
+
+    None when ``errnum`` is not a strict-profile rule (``tlsplug.backend.strict_refusal``).
+    """
+    if errnum is None or not is_strict_rule(errnum):
+        return None
+    peers: List[Any] = []
+    if conn is not None:
+        try:
+            peers = list(conn.get_peer_cert_chain(as_cryptography=True) or [])
+        except Exception:  # no chain to show: the rule is still named
+            peers = []
+    anchors = state.trust() if state is not None else ()
+    return strict_refusal(
+        errnum, depth=depth, peers=peers, anchors=anchors, backend=backend, prefix=prefix
+    )
