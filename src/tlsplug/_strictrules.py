@@ -369,12 +369,27 @@ def strict_refusal(
                     break
             except ValueError:  # an extension cryptography cannot parse
                 continue
+    who: Optional[str] = None
     if culprit is not None:
         at, cert = culprit
         who = f"{_position(at, len(chain), cert)} {_subject(cert)!r}"
         name = _subject(cert)
-    else:
+    elif not peers:
+        # The backend cannot show the server's chain (Python 3.9's ssl after a failed
+        # handshake): the trusted certificates are still known, and a private root made
+        # with `openssl req` defaults is the usual culprit.
+        for cert in anchors:
+            try:
+                if rule.breaks(cert, 1, 2):
+                    who = f"the root CA {_subject(cert)!r} (a trust anchor from tlsCAFile)"
+                    name = _subject(cert)
+                    break
+            except ValueError:
+                continue
+    if who is None:
         who = "a certificate of the chain" + (f" (depth {depth})" if depth is not None else "")
+        if not peers:
+            who += " (this backend cannot show the chain the server sent)"
         name = "the certificate"
     message = (
         f"{prefix}certificate verify failed: {who} breaks a strict X.509 rule: {rule.rule} "

@@ -55,8 +55,15 @@ def build_certificate(
     window: Tuple[datetime.datetime, datetime.datetime],
     serial: Optional[int],
     extensions: Sequence[Tuple[x509.ExtensionType, bool]],
+    *,
+    ski: Optional[bool] = False,
+    aki: Optional[bool] = False,
 ) -> x509.Certificate:
-    """Assemble and sign a v3 certificate; adds SKI always and AKI when ``issuer`` is given."""
+    """Assemble and sign a v3 certificate; adds SKI always and AKI when ``issuer`` is given.
+
+    ``ski``/``aki``: whether those extensions are critical, or None to leave them out (the
+    defects strict X.509 validation refuses, for tests).
+    """
     public_key = public_key_of.public_key()
     builder = (
         x509.CertificateBuilder()
@@ -66,13 +73,21 @@ def build_certificate(
         .serial_number(serial if serial is not None else x509.random_serial_number())
         .not_valid_before(window[0])
         .not_valid_after(window[1])
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
     )
-    if issuer is not None:
+    if ski is not None:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), ski)
+    if issuer is not None and aki is not None:
         # Strict mode rejects any non-self-signed certificate without an AKI (RFC 5280 §4.2.1.1).
-        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-        aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
-        builder = builder.add_extension(aki, False)
+        try:
+            issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+            aki_value = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                issuer_ski.value
+            )
+        except x509.ExtensionNotFound:  # an issuer made without one (a strict defect itself)
+            aki_value = x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                signing_key.public_key()  # type: ignore[arg-type]
+            )
+        builder = builder.add_extension(aki_value, aki)
     for extension, critical in extensions:
         builder = builder.add_extension(extension, critical)
     return builder.sign(signing_key, signing_hash(signing_key))

@@ -46,6 +46,8 @@ from ._pki_revocation import OCSPStatusLike, build_crl, build_ocsp_response, ocs
 
 __all__ = [
     "CA",
+    "CA_STRICT_DEFECTS",
+    "LEAF_STRICT_DEFECTS",
     "PKI",
     "PKIFiles",
     "CertFiles",
@@ -73,8 +75,15 @@ class CA(Issued):
         not_before: Optional[datetime.datetime] = None,
         not_after: Optional[datetime.datetime] = None,
         fresh_key: bool = False,
+        strict_defect: Optional[str] = None,
     ) -> None:
-        """Create a CA; ``key_type`` defaults to the parent's type, or ECDSA for a root."""
+        """Create a CA; ``key_type`` defaults to the parent's type, or ECDSA for a root.
+
+        ``strict_defect`` makes a CA that only strict X.509 validation refuses (see
+        ``CA_STRICT_DEFECTS``); :meth:`made_the_usual_way` is the common case.
+        """
+        if strict_defect is not None and strict_defect not in CA_STRICT_DEFECTS:
+            raise ValueError(f"strict_defect must be one of {sorted(CA_STRICT_DEFECTS)}")
         self.name = name
         self.parent = parent
         kt = KeyType(key_type or (parent.key_type if parent else KeyType.ECDSA))
@@ -91,10 +100,16 @@ class CA(Issued):
             ]
         )
         extensions: List[Tuple[x509.ExtensionType, bool]] = [
-            (x509.BasicConstraints(ca=True, path_length=path_length), True),
-            # digitalSignature lets the CA sign OCSP responses itself (RFC 6960 §4.2.2.2).
-            (key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True), True),
+            (
+                x509.BasicConstraints(ca=True, path_length=path_length),
+                strict_defect != "bcons-not-critical",
+            ),
         ]
+        if strict_defect != "no-key-usage":
+            # digitalSignature lets the CA sign OCSP responses itself (RFC 6960 §4.2.2.2).
+            extensions.append(
+                (key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True), True)
+            )
         window = validity(not_before, not_after, False, False, 3650 * DAY)
         signer = parent.private_key if parent else self.private_key
         self.certificate = build_certificate(
@@ -105,10 +120,22 @@ class CA(Issued):
             window,
             None,
             extensions,
+            **_key_id_defect(strict_defect),
         )
         self._lock = threading.Lock()
         self._crl_numbers = itertools.count(1)
         self._responders: Dict[str, LeafCert] = {}
+
+    @classmethod
+    def made_the_usual_way(cls, name: str = "My CA", key_type: Optional[KeyTypeLike] = "rsa") -> CA:
+        """A root as ``openssl req -x509 -newkey rsa:2048 -subj "/CN=My CA"`` makes it.
+
+        Debian's (and most distributions') ``openssl.cnf`` gives such a CA basicConstraints
+        and key identifiers but no keyUsage, which strict X.509 validation refuses
+        (RFC 5280 §4.2.1.3; Python 3.13's default, tlsplug's modern profile): the private
+        CA of most database deployment guides (docs/howto/private-ca.md).
+        """
+        return cls(name, key_type, strict_defect="no-key-usage")
 
     def __repr__(self) -> str:
         """Show the name, key type and whether this is a root."""
@@ -153,6 +180,7 @@ class CA(Issued):
         not_before: Optional[datetime.datetime] = None,
         not_after: Optional[datetime.datetime] = None,
         fresh_key: bool = False,
+        strict_defect: Optional[str] = None,
     ) -> CA:
         """Create a CA signed by this one; its key type defaults to this CA's."""
         return CA(
@@ -163,6 +191,7 @@ class CA(Issued):
             not_before=not_before,
             not_after=not_after,
             fresh_key=fresh_key,
+            strict_defect=strict_defect,
         )
 
     def issue_cert(
@@ -181,18 +210,26 @@ class CA(Issued):
         include_san: bool = True,
         serial: Optional[int] = None,
         fresh_key: bool = False,
+        strict_defect: Optional[str] = None,
     ) -> LeafCert:
         """Issue an end-entity certificate for DNS names, wildcards, IDNs and IP literals.
 
         ``client`` adds the clientAuth usage (and ``server=False`` drops serverAuth);
-        ``include_san=False`` makes a legacy commonName-only certificate.
+        ``include_san=False`` makes a legacy commonName-only certificate; ``strict_defect``
+        one that only strict X.509 validation refuses (``LEAF_STRICT_DEFECTS``).
         """
+        if strict_defect is not None and strict_defect not in LEAF_STRICT_DEFECTS:
+            raise ValueError(f"strict_defect must be one of {sorted(LEAF_STRICT_DEFECTS)}")
+        if strict_defect == "empty-subject-san-not-critical":
+            common_name = ""
         names = [parse_identity(identity) for identity in identities]
         if common_name is None and names and len(identity_text(names[0])) <= 64:
             common_name = identity_text(names[0])
         subject = x509.Name(
             [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else []
         )
+        if strict_defect == "empty-subject-san-not-critical":
+            common_name = "-"  # below: the SAN stays non-critical although the subject is empty
         usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
         usages += [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
         if not usages:
@@ -203,7 +240,9 @@ class CA(Issued):
             # keyEncipherment only makes sense for RSA key transport (RFC 5280 §4.2.1.3).
             (
                 key_usage(
-                    digital_signature=True, key_encipherment=isinstance(key, rsa.RSAPrivateKey)
+                    digital_signature=True,
+                    key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+                    key_cert_sign=strict_defect == "key-cert-sign",
                 ),
                 True,
             ),
@@ -228,7 +267,8 @@ class CA(Issued):
             extensions.append((x509.TLSFeature([x509.TLSFeatureType.status_request]), False))
         window = validity(not_before, not_after, expired, not_yet_valid, 365 * DAY)
         cert = build_certificate(
-            subject, key, self.certificate, self.private_key, window, serial, extensions
+            subject, key, self.certificate, self.private_key, window, serial, extensions,
+            **_key_id_defect(strict_defect),
         )
         return LeafCert(cert, key, self)
 
@@ -374,6 +414,25 @@ class CA(Issued):
             other = _unrelated_ca(self.key_type)
             return other.certificate, other.private_key, [other.certificate]
         raise ValueError(f"unknown OCSP signer {signer!r}")
+
+
+CA_STRICT_DEFECTS = frozenset(
+    {"no-key-usage", "bcons-not-critical", "no-subject-key-id", "no-authority-key-id"}
+)
+"""What ``CA(strict_defect=...)`` can get wrong: each is refused by strict X.509 only."""
+# A critical AKID/SKID is not listed: both OpenSSL builds refuse it without X509_STRICT
+# ("unhandled critical extension", 34).
+LEAF_STRICT_DEFECTS = frozenset(
+    {"no-authority-key-id", "key-cert-sign", "empty-subject-san-not-critical"}
+)
+"""What ``issue_cert(strict_defect=...)`` can get wrong: each is refused by strict X.509 only."""
+
+
+def _key_id_defect(defect: Optional[str]) -> Dict[str, Optional[bool]]:
+    return {
+        "ski": None if defect == "no-subject-key-id" else False,
+        "aki": None if defect == "no-authority-key-id" else False,
+    }
 
 
 def _certificate_of(item: Union[LeafCert, CA, x509.Certificate]) -> x509.Certificate:
