@@ -63,9 +63,8 @@ def test_strict_refusal_names_certificate_rule_and_fix(defect: str, tmp_path: Pa
         where, leaf.certificate
     )
     rule = STRICT_RULES[errnum]
-    with TLSServer(cert=leaf) as server:
-        with pytest.raises(CertificateError) as info:
-            _connect(server, root.write_cert(tmp_path))
+    with TLSServer(cert=leaf) as server, pytest.raises(CertificateError) as info:
+        _connect(server, root.write_cert(tmp_path))
     err = info.value
     assert err.code == "cert-invalid"
     message = str(err)
@@ -116,9 +115,8 @@ def test_relaxation_keeps_every_other_check(case: str, code: str, tmp_path: Path
     options: Dict[str, Any] = {"strict_x509": False}
     if case == "revoked":
         options["crl_file"] = str(root.write_crl(tmp_path / "crl.der", revoked=[leaf]))
-    with TLSServer(cert=leaf) as server:
-        with pytest.raises(CertificateError) as info:
-            _connect(server, trusted.write_cert(tmp_path), **options)
+    with TLSServer(cert=leaf) as server, pytest.raises(CertificateError) as info:
+        _connect(server, trusted.write_cert(tmp_path), **options)
     assert info.value.code == code
 
 
@@ -129,9 +127,8 @@ def test_relaxation_keeps_the_modern_protocol_floor(tmp_path: Path) -> None:
     with TLSServer(
         cert=leaf, min_version=ssl.TLSVersion.TLSv1, max_version=ssl.TLSVersion.TLSv1_1,
         ciphers="AES128-SHA:@SECLEVEL=0",
-    ) as server:
-        with pytest.raises(tlsplug.HandshakeError) as info:
-            _connect(server, root.write_cert(tmp_path), strict_x509=False)
+    ) as server, pytest.raises(tlsplug.HandshakeError) as info:
+        _connect(server, root.write_cert(tmp_path), strict_x509=False)
     assert info.value.code in ("protocol-version", "no-shared-cipher")
 
 

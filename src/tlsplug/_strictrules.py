@@ -189,7 +189,10 @@ def _undecidable(cert: x509.Certificate, depth: int, length: int) -> Optional[bo
 
 
 _KU_CA = "keyUsage=critical,keyCertSign,cRLSign"
-_KU_CA_PY = "builder.add_extension(x509.KeyUsage(..., key_cert_sign=True, crl_sign=True, ...), critical=True)"
+_KU_CA_PY = (
+    "builder.add_extension(x509.KeyUsage(..., key_cert_sign=True, crl_sign=True, ...), "
+    "critical=True)"
+)
 _REISSUE = (
     "re-issue it with the same key (openssl req -x509 -key ca.key ..., or openssl x509 "
     "-req for an intermediate) so the certificates it signed stay valid"

@@ -49,7 +49,6 @@ from ._policy import (
     normalize_hostname,
     policy_for,
 )
-from ._strictrules import STRICT_RULES, StrictRule, is_strict_rule, strict_refusal, trust_anchors
 from ._protocols import (
     Backend,
     ClientContext,
@@ -70,6 +69,7 @@ from ._reasons import (
     PROTOCOL_VERSION_REASONS,
 )
 from ._sessions import SessionKey, SessionStore, session_key
+from ._strictrules import STRICT_RULES, StrictRule, is_strict_rule, strict_refusal, trust_anchors
 
 __all__ = [
     "CLIENT_CERT_REFUSED_REASONS",

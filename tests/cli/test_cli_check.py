@@ -235,3 +235,37 @@ def test_host_from_uri(cli: Any) -> None:
     assert "SRV" in out
     status, out = cli("check")
     assert status == 2
+
+
+def test_strict_refusal_shows_remedy(cli_json: CliJson, assert_valid_check_json: Any,
+                                     backend_name: str, tmp_path: Any) -> None:
+    """A CA made with `openssl req` defaults: cert-invalid, the fix in the hint, a remedy."""
+    from tlsplug.testing import CA
+
+    root = CA.made_the_usual_way("Usual CA")
+    ca_file = root.write_cert(tmp_path / "ca.pem")
+    with TLSServer(cert=root.issue_cert("localhost")) as server:
+        status, doc = cli_json("check", f"localhost:{server.port}", "--tlsCAFile", str(ca_file),
+                               "--backend", backend_name, "--json", "--timeout", TIMEOUT)
+    assert_valid_check_json(doc)
+    assert status == 1
+    result = _only_result(doc)
+    assert result["error"]["code"] == "cert-invalid"
+    assert "CN=Usual CA" in result["error"]["message"]
+    assert "keyUsage=critical,keyCertSign,cRLSign" in result["error"]["hint"]
+    assert result["remedy"] is not None
+    assert "tlsStrictX509=false" in result["remedy"]
+
+
+def test_other_cert_invalid_has_no_remedy(cli_json: CliJson, backend_name: str,
+                                          tmp_path: Any) -> None:
+    """An untrusted chain gets no strict-rule remedy (the relaxed retry fails too)."""
+    from tlsplug.testing import CA
+
+    root, other = CA("Real root"), CA.made_the_usual_way("Other CA")
+    ca_file = other.write_cert(tmp_path / "ca.pem")
+    with TLSServer(cert=root.issue_cert("localhost")) as server:
+        status, doc = cli_json("check", f"localhost:{server.port}", "--tlsCAFile", str(ca_file),
+                               "--backend", backend_name, "--json", "--timeout", TIMEOUT)
+    assert status == 1
+    assert _only_result(doc)["remedy"] is None

@@ -121,6 +121,8 @@ class BackendResult:
         "context": None, "tcp": None, "handshake": None, "resumed_handshake": None})
     warnings: List[str] = field(default_factory=list)
     features: FrozenSet[str] = frozenset()
+    #: What would make it connect, proven by a second try (e.g. tlsStrictX509=false).
+    remedy: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -219,6 +221,8 @@ def check(name: str, options: TLSOptions, host: str, port: int, sni: str,
             result.error = _as_tls_error(exc, name)
             if isinstance(exc, TLSError) and exc.code.startswith(("cert-", "hostname", "ocsp-")):
                 result.chain = _unverified_chain(options, host, port, sni, timeout)
+            if isinstance(exc, TLSError) and exc.code == "cert-invalid":
+                result.remedy = _strict_remedy(options, host, port, sni, timeout)
             return result
         try:
             result.tls_version = tls.version()
@@ -231,6 +235,28 @@ def check(name: str, options: TLSOptions, host: str, port: int, sni: str,
         if options.session_resumption:
             _resume(result, ctx, host, port, sni, timeout)
     return result
+
+
+def _strict_remedy(options: TLSOptions, host: str, port: int, sni: str,
+                   timeout: float) -> Optional[str]:
+    """Whether only the strict X.509 rules refused the chain: a second try without them.
+
+    The usual cause is a private CA made with `openssl req` defaults (no keyUsage); the
+    error's hint says how to re-issue it (docs/howto/private-ca.md).
+    """
+    if not options.check_strict_x509:
+        return None
+    relaxed = options.replace(strict_x509=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ctx = create_context(relaxed)
+        _handshake(ctx, _tcp(host, port, timeout, ctx.backend_name), sni).close()
+    except Exception:
+        return None
+    return ("connects with tlsStrictX509=false: only the strict X.509 rules refuse this "
+            "chain; re-issue the certificate named above (see the hint), or set "
+            "tlsStrictX509=false until then")
 
 
 def _resume(result: BackendResult, ctx: ClientContext, host: str, port: int, sni: str,
@@ -329,6 +355,7 @@ def result_json(result: BackendResult) -> Dict[str, Any]:
                                "reused": result.reused, "error": result.resumption_error},
         "timings_ms": dict(result.timings),
         "warnings": list(result.warnings),
+        "remedy": result.remedy,
     }
 
 
@@ -373,6 +400,8 @@ def _render_backend(result: BackendResult, options: TLSOptions, console: Console
                   ("OCSP", _ocsp_words(result, options)),
                   ("resumption", _resumption_words(result))]
     pairs.append(("timings", _timing_words(result)))
+    if result.remedy is not None:
+        pairs.append(("remedy", result.remedy))
     if result.error is not None:
         console.lines(error_lines(result.error, console, brief=True, extra=pairs))
     else:

@@ -162,6 +162,20 @@ def _must_staple(w: _World, stack: contextlib.ExitStack) -> Dict[str, Any]:
     return {"server": _tls_server(stack, cert=w.leaf(must_staple=True)), "ca_file": w.ca_file}
 
 
+def _usual_private_ca(strict: bool) -> Setup:
+    """A root made like `openssl req -x509` with default settings: no keyUsage."""
+
+    def setup(w: _World, stack: contextlib.ExitStack) -> Dict[str, Any]:
+        from ..testing.pki import CA
+
+        root = CA.made_the_usual_way("tlsplug demo openssl-req root")
+        ca_file = str(root.write_cert(w.dir / "usual-ca.pem"))
+        server = _tls_server(stack, cert=root.issue_cert(SNI, HOST))
+        return {"server": server, "ca_file": ca_file, "strict_x509": strict}
+
+    return setup
+
+
 def _legacy(profile: str) -> Setup:
     def setup(w: _World, stack: contextlib.ExitStack) -> Dict[str, Any]:
         server = _tls_server(stack, cert=w.leaf(key_type="rsa"), legacy=True)
@@ -203,6 +217,8 @@ SCENARIOS: Tuple[Scenario, ...] = (
              frozenset({Feature.OCSP_ENDPOINT})),
     Scenario("must-staple, none", "ocsp-must-staple", _must_staple,
              frozenset({Feature.OCSP_STAPLING})),
+    Scenario("openssl-req/strict", "cert-invalid", _usual_private_ca(True)),
+    Scenario("openssl-req/relaxed", "ok", _usual_private_ca(False)),
     Scenario("legacy-only/modern", "no-shared-cipher", _legacy("modern")),
     Scenario("legacy-only/legacy", "ok", _legacy("legacy"),
              frozenset({Feature.LEGACY_PROFILE})),

@@ -165,8 +165,14 @@ def _chain(scenario: Scenario, verify_hostname: bool) -> Optional[str]:
         return "cert-untrusted"
     if defect == "missing-intermediate" and scenario.trust == "root":
         return "cert-untrusted"  # the issuer is neither sent nor trusted
-    if defect == "intermediate-bc-not-critical" and scenario.options.profile == "modern":
+    strict = scenario.options.profile == "modern" and scenario.options.strict_x509
+    if defect == "intermediate-bc-not-critical" and strict:
         return "cert-invalid"  # X509_STRICT: a CA's basicConstraints must be critical
+    # X509_STRICT: a CA must carry keyUsage (RFC 5280 §4.2.1.3) - the root is judged only
+    # when it is in the verified chain (a partial chain may end at the intermediate).
+    root_in_chain = scenario.trust == "root" or scenario.depth == 1
+    if defect == "root-no-key-usage" and strict and root_in_chain:
+        return "cert-invalid"
     if verify_hostname and not host_matches(scenario.names, scenario.cn_only, scenario.dialled):
         return "hostname-mismatch"
     if scenario.revocation == "crl-revokes-leaf":

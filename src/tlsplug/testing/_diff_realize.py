@@ -127,7 +127,10 @@ def _soften_basic_constraints(ca: CA) -> None:
 
 def _hierarchy(s: Scenario) -> Tuple[CA, CA]:
     """(root, the leaf's issuer) with the scenario's intermediate defect applied."""
-    root = CA("differential root", s.ca_key)
+    root = CA(
+        "differential root", s.ca_key,
+        strict_defect="no-key-usage" if s.defect == "root-no-key-usage" else None,
+    )
     issuer = root
     for level in range(1, s.depth):
         last = level == s.depth - 1
@@ -274,6 +277,8 @@ def _option_fields(s: Scenario, r: Realized, backend: str) -> Dict[str, Any]:
             fields[name] = value
     fields["backend"] = backend
     fields["profile"] = s.options.profile
+    if not s.options.strict_x509:
+        fields["strict_x509"] = False
     return fields
 
 

@@ -34,6 +34,7 @@ DEFECTS = (
     "intermediate-expired",  # depth >= 2: the CA right above the leaf
     "intermediate-not-yet-valid",
     "intermediate-bc-not-critical",  # depth >= 2: fails X509_STRICT (modern) only
+    "root-no-key-usage",  # a root made with `openssl req` defaults: fails X509_STRICT only
     "missing-intermediate",  # depth >= 2: the server sends the leaf alone
 )
 #: What tlsCAFile holds: the root, the leaf's issuer (a partial chain), a foreign root, or
@@ -85,6 +86,8 @@ class Opts:
     profile: str = "modern"
     ocsp_timeout: float = 5.0
     session_resumption: bool = True
+    #: tlsStrictX509 (False: the strict X.509 rules off, the rest of the profile kept).
+    strict_x509: bool = True
     spelling: str = "constructor"
 
     def __repr__(self) -> str:

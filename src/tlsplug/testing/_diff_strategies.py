@@ -105,8 +105,13 @@ def options(draw: Callable[..., Any], *, crl: bool = False) -> Opts:
             value = False  # present, but not switching the CRL off
         if value is not None:
             present[name] = value
+    # tlsStrictX509=false beside a chain that is never verified is refused by the parser.
+    strict_x509 = present.get("insecure") or present.get("allow_invalid_certificates") or draw(
+        _weighted((True, 3), (False, 1))
+    )
     return Opts(
         **present,
+        strict_x509=bool(strict_x509),
         tls=draw(_weighted((True, 3), (None, 1))),
         profile=draw(_weighted(("modern", 3), ("legacy", 1))),
         ocsp_timeout=draw(st.sampled_from((5.0, 0.5, 2.0))),
@@ -123,6 +128,7 @@ def _implies_tls(s: Scenario, opts: Opts) -> bool:
         or s.client_cert in ("required-given", "given-not-requested")
         or opts.spelling == "srv"
         or any(getattr(opts, name) is False for name in RELAXING)
+        or not opts.strict_x509
     )
 
 

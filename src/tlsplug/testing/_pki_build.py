@@ -85,7 +85,7 @@ def build_certificate(
             )
         except x509.ExtensionNotFound:  # an issuer made without one (a strict defect itself)
             aki_value = x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                signing_key.public_key()  # type: ignore[arg-type]
+                signing_key.public_key()
             )
         builder = builder.add_extension(aki_value, aki)
     for extension, critical in extensions:

@@ -178,7 +178,8 @@ def _translate_ssl_error(
         if errnum is None:
             return make("cert-invalid", "certificate verify failed")
         explained = explain_strict(
-            errnum, depth, conn, state, backend=BACKEND_NAME, prefix=f"{_where(state, 'handshake')} failed: "
+            errnum, depth, conn, state, backend=BACKEND_NAME,
+            prefix=f"{_where(state, 'handshake')} failed: ",
         )
         if explained is not None:  # which certificate broke which strict rule, and the fix
             return explained
