@@ -13,16 +13,25 @@ import os
 import re
 import ssl
 import stat
-from typing import TYPE_CHECKING, List, Optional
+import sys
+from typing import TYPE_CHECKING, List, Optional, Union
 
 from ._errors import ConfigurationError
-from ._options import TLSOptions
+from ._options import TLSOptions, fingerprint
 
 if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-__all__ = ["Materials", "load_materials", "system_trust"]
+__all__ = [
+    "Materials",
+    "Trust",
+    "certifi_trust",
+    "describe_trust",
+    "load_materials",
+    "os_trust",
+    "system_trust",
+]
 
 #: Larger files are refused: a CA bundle is ~200 KiB; this only stops accidents and attacks.
 MAX_FILE_SIZE = 16 * 1024 * 1024
@@ -34,17 +43,25 @@ _PEM_BLOCK = re.compile(
 
 @dataclasses.dataclass(frozen=True)
 class Trust:
-    """Where trusted roots come from: tlsCAFile contents, or a system/certifi file and dir."""
+    """Where trusted roots come from, as every backend loads them.
+
+    ``pem``: plain CERTIFICATE blocks to add (tlsCAFile, ca_data, tlsCADirectory; may be
+    empty: an empty directory trusts nothing); ``cafile``/``capath``: files OpenSSL reads
+    itself (the system store, certifi, or a tlsCAFile holding OpenSSL's TRUSTED
+    CERTIFICATE blocks); ``os_verifier``: trust_store="os", the platform verifier through
+    the ``truststore`` package where the backend can use it. ``source`` says it in words.
+    """
 
     source: str
     pem: Optional[bytes] = None
     cafile: Optional[str] = None
     capath: Optional[str] = None
+    os_verifier: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class Materials:
-    """Everything a backend needs from files, already parsed and checked."""
+    """Everything a backend needs from files and in-memory data, already parsed and checked."""
 
     trust: Trust
     #: The client certificate chain, leaf first (cryptography objects).
@@ -54,6 +71,8 @@ class Materials:
     #: The CRLs of tlsCRLFile, converted to PEM whatever the file's encoding.
     crl_pem: Optional[bytes] = None
     crls: List[x509.CertificateRevocationList] = dataclasses.field(default_factory=list)
+    #: Where the client identity came from: "file", "files" (a separate key) or "memory".
+    client_source: Optional[str] = None
 
 
 def _error(option: str, path: str, message: str, code: str) -> ConfigurationError:
@@ -104,88 +123,305 @@ def _blocks(data: bytes, kinds: tuple[str, ...]) -> List[bytes]:
 
 def system_trust() -> Trust:
     """The system store as Python's OpenSSL sees it, or certifi when it is empty or absent."""
-    paths = ssl.get_default_verify_paths()
-    cafile = paths.cafile if paths.cafile and os.path.isfile(paths.cafile) else None
-    capath = paths.capath if paths.capath and os.path.isdir(paths.capath) else None
-    if capath is not None and not any(n.endswith(".0") for n in os.listdir(capath)):
-        capath = None  # a directory without hashed links is of no use to OpenSSL
-    if cafile or capath:
-        return Trust(source=f"system store ({cafile or capath})", cafile=cafile, capath=capath)
-    import certifi  # only when the system store is empty (containers, macOS/Windows builds)
+    trust = _openssl_default_trust()
+    if trust is not None:
+        return trust
+    return certifi_trust()  # only when the system store is empty (containers, macOS/Windows)
+
+
+def certifi_trust() -> Trust:
+    """certifi's bundle (Mozilla's roots), whatever the system store holds."""
+    import certifi
 
     where = certifi.where()
     return Trust(source=f"certifi ({where})", cafile=where)
 
 
-def _load_trust(path: str) -> Trust:
-    from cryptography import x509
-
-    data = read_option_file("tlsCAFile", path)
-    blocks = _blocks(data, ("CERTIFICATE", "TRUSTED CERTIFICATE"))
-    if not blocks:
-        raise _error("tlsCAFile", path, "no PEM certificate found", "invalid-file")
-    for block in blocks:
-        if b"TRUSTED CERTIFICATE" in block[:40]:
-            continue  # OpenSSL's trusted format: loaded by OpenSSL, not cryptography
-        try:
-            x509.load_pem_x509_certificate(block)
-        except ValueError as exc:
-            raise _error(
-                "tlsCAFile", path, f"malformed certificate ({exc})", "invalid-file"
-            ) from exc
-    return Trust(source=f"tlsCAFile ({path})", pem=b"\n".join(blocks) + b"\n")
+def _openssl_default_trust() -> Optional[Trust]:
+    # get_default_verify_paths honours SSL_CERT_FILE and SSL_CERT_DIR, as OpenSSL does.
+    paths = ssl.get_default_verify_paths()
+    cafile = paths.cafile if paths.cafile and os.path.isfile(paths.cafile) else None
+    capath = paths.capath if paths.capath and os.path.isdir(paths.capath) else None
+    if capath is not None and not any(_HASHED_NAME.match(n) for n in os.listdir(capath)):
+        capath = None  # a directory without hashed links is of no use to OpenSSL
+    if cafile or capath:
+        return Trust(source=f"system store ({cafile or capath})", cafile=cafile, capath=capath)
+    return None
 
 
-def _load_client(
-    path: str, password: Optional[str]
-) -> tuple[List[x509.Certificate], PrivateKeyTypes]:
+def system_only_trust() -> Trust:
+    """trust_store="system": OpenSSL's default locations only, never certifi."""
+    trust = _openssl_default_trust()
+    if trust is None:
+        paths = ssl.get_default_verify_paths()
+        raise ConfigurationError(
+            "tlsTrustStore=system: OpenSSL's default locations hold no certificates "
+            f"(file {paths.cafile or paths.openssl_cafile!r}, directory "
+            f"{paths.capath or paths.openssl_capath!r})",
+            code="invalid-option", option="tlsTrustStore",
+            hint="Install the system CA certificates (Debian: ca-certificates), point "
+            "SSL_CERT_FILE at a bundle, or use tlsTrustStore=certifi.",
+        )
+    return Trust(source=f"system store only ({trust.cafile or trust.capath})",
+                 cafile=trust.cafile, capath=trust.capath)
+
+
+# truststore's Linux store (truststore/_openssl.py, after certifi-system-store): OpenSSL's
+# default locations when they hold certificates, else the first of the distributions' bundles.
+_OS_BUNDLE_CANDIDATES = (
+    "/etc/ssl/cert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/pki/tls/cert.pem",
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/ca-bundle.pem",
+)
+
+
+def os_trust() -> Trust:
+    """trust_store="os": the platform verifier through ``truststore`` (Python 3.10+).
+
+    On Linux truststore lets OpenSSL verify against the system bundle it finds; a backend
+    that cannot use truststore itself (pyOpenSSL) loads the same locations. macOS and
+    Windows verifiers are reachable only through Python's ssl (the stdlib backend).
+    """
+    if sys.version_info < (3, 10):
+        raise ConfigurationError(
+            "tlsTrustStore=os needs the truststore package, which needs Python 3.10 or newer",
+            code="unsupported-option", option="tlsTrustStore",
+            hint="Use tlsTrustStore=system or certifi on Python 3.9.",
+        )
+    try:
+        import truststore  # noqa: F401  # the optional extra tlsplug[truststore]
+    except ImportError:
+        raise ConfigurationError(
+            "tlsTrustStore=os needs the truststore package, which is not installed",
+            code="unsupported-option", option="tlsTrustStore",
+            hint='pip install "tlsplug[truststore]" (or pip install truststore).',
+        ) from None
+    trust = _openssl_default_trust()
+    if trust is None:
+        for candidate in _OS_BUNDLE_CANDIDATES:
+            if os.path.isfile(candidate):
+                trust = Trust(source=candidate, cafile=candidate)
+                break
+    cafile = trust.cafile if trust is not None else None
+    capath = trust.capath if trust is not None else None
+    where = f"; on Linux the bundle {cafile or capath}" if sys.platform.startswith("linux") else ""
+    return Trust(source=f"the OS trust store (truststore{where})", cafile=cafile,
+                 capath=capath, os_verifier=True)
+
+
+_HASHED_NAME = re.compile(r"^[0-9a-fA-F]{8}\.[0-9]+$")
+_CA_DIR_SUFFIXES = (".pem", ".crt", ".cer")
+
+
+def _certificates_pem(
+    option: str, where: Optional[str], data: bytes, *, allow_der: bool = True
+) -> tuple[bytes, bool]:
+    """(plain CERTIFICATE blocks as PEM, whether TRUSTED CERTIFICATE blocks are present).
+
+    ``data``: PEM with one or more certificates, or DER of one certificate. Never shows
+    the content in an error: it may be a private key given by mistake.
+    """
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    option = "tlsCertificateKeyFile"
-    data = read_option_file(option, path)
+    if b"-----BEGIN" not in data:
+        if not allow_der:
+            raise _material_error(option, where, "no PEM certificate found")
+        try:
+            cert = x509.load_der_x509_certificate(data)
+        except ValueError:
+            raise _material_error(option, where, "neither PEM nor a DER certificate") from None
+        return cert.public_bytes(serialization.Encoding.PEM), False
+    if _blocks(data, _KEY_KINDS) and not _blocks(data, ("CERTIFICATE", "TRUSTED CERTIFICATE")):
+        raise _material_error(option, where, "holds a private key, not a certificate")
+    blocks = _blocks(data, ("CERTIFICATE",))
+    trusted = bool(_blocks(data, ("TRUSTED CERTIFICATE",)))
+    if not blocks and not trusted:
+        raise _material_error(option, where, "no PEM certificate found")
+    for block in blocks:
+        try:
+            x509.load_pem_x509_certificate(block)
+        except ValueError as exc:
+            raise _material_error(option, where, f"malformed certificate ({exc})") from exc
+    return b"".join(block + b"\n" for block in blocks), trusted
+
+
+def _material_error(option: str, where: Optional[str], message: str) -> ConfigurationError:
+    if where is None:  # in-memory material: the option is named, the content never
+        return ConfigurationError(f"{option}: {message}", code="invalid-file", option=option)
+    return _error(option, where, message, "invalid-file")
+
+
+def _as_bytes(data: Union[str, bytes]) -> bytes:
+    return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+
+
+def _ca_dir_pem(path: str) -> tuple[bytes, int]:
+    """Every certificate of a CA directory: OpenSSL's hashed layout or plain PEM/DER files.
+
+    Hashed links (``<hash>.0``, as `openssl rehash` makes) and ``*.pem``/``*.crt``/``*.cer``
+    files are read; anything else (README, ``*.r0`` CRL links, hidden files such as
+    Kubernetes' ``..data``) is skipped. Duplicates (a link and its target) count once.
+    """
+    option = "tlsCADirectory"
+    try:
+        names = sorted(os.listdir(path))
+    except FileNotFoundError:
+        raise _error(option, path, "no such directory", "file-not-found") from None
+    except NotADirectoryError:
+        raise _error(option, path, "is a file, not a directory", "invalid-file") from None
+    except PermissionError:
+        raise _error(option, path, "permission denied", "file-unreadable") from None
+    except OSError as exc:
+        raise _error(option, path, exc.strerror or str(exc), "file-unreadable") from None
+    seen: set[bytes] = set()
+    out: List[bytes] = []
+    for name in names:
+        if name.startswith(".") or not (
+            _HASHED_NAME.match(name) or name.lower().endswith(_CA_DIR_SUFFIXES)
+        ):
+            continue
+        full = os.path.join(path, name)
+        if os.path.isdir(full):
+            continue
+        data = read_option_file(option, full)
+        pem, _trusted = _certificates_pem(option, full, data)
+        for block in _blocks(pem, ("CERTIFICATE",)):
+            if block not in seen:
+                seen.add(block)
+                out.append(block + b"\n")
+    return b"".join(out), len(out)
+
+
+_STORE_WORDS = {
+    "default": "the system store (certifi if it is empty)",
+    "system": "the system store only (OpenSSL's locations; SSL_CERT_FILE/SSL_CERT_DIR honoured)",
+    "certifi": "certifi's bundle (Mozilla's roots) only",
+    "os": "the OS trust store (the platform verifier, through truststore)",
+}
+
+
+def describe_trust(options: TLSOptions) -> str:
+    """Where ``options`` take trusted roots from, in words (no file is read)."""
+    if not options.has_explicit_ca:
+        return _STORE_WORDS[options.trust_store]
+    parts = []
+    if options.ca_file:
+        parts.append(options.ca_file)
+    if options.ca_data is not None:
+        parts.append(f"ca_data ({fingerprint(options.ca_data)})")
+    if options.ca_dir:
+        parts.append(f"tlsCADirectory {options.ca_dir}")
+    return " + ".join(parts)
+
+
+def _trust(options: TLSOptions) -> Trust:
+    """The trust store ``options`` describe (explicit CA material replaces the store)."""
+    if not options.has_explicit_ca:
+        store = options.trust_store
+        if store == "system":
+            return system_only_trust()
+        if store == "certifi":
+            return certifi_trust()
+        if store == "os":
+            return os_trust()
+        return system_trust()
+    pems: List[bytes] = []
+    sources: List[str] = []
+    cafile: Optional[str] = None
+    if options.ca_file:
+        # tlsCAFile is a PEM bundle (the MongoDB option); DER is for ca_data and directories.
+        pem, trusted = _certificates_pem("tlsCAFile", options.ca_file,
+                                         read_option_file("tlsCAFile", options.ca_file),
+                                         allow_der=False)
+        if trusted:
+            cafile = options.ca_file  # OpenSSL's TRUSTED CERTIFICATE format: its own loader
+        else:
+            pems.append(pem)
+        sources.append(f"tlsCAFile ({options.ca_file})")
+    if options.ca_data is not None:
+        pem, trusted = _certificates_pem("ca_data", None, _as_bytes(options.ca_data))
+        if trusted:
+            raise _material_error("ca_data", None, "TRUSTED CERTIFICATE blocks are only "
+                                  "read from a file (tlsCAFile)")
+        pems.append(pem)
+        sources.append(f"ca_data ({fingerprint(options.ca_data)})")
+    if options.ca_dir:
+        pem, count = _ca_dir_pem(options.ca_dir)
+        pems.append(pem)
+        sources.append(f"tlsCADirectory ({options.ca_dir}, {count} certificates)")
+    return Trust(source=" + ".join(sources), pem=b"".join(pems), cafile=cafile)
+
+
+_KEY_KINDS = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
+
+
+def _load_client(
+    option: str, where: Optional[str], data: bytes, password: Optional[str],
+    key_option: Optional[str] = None, key_where: Optional[str] = None,
+    key_data: Optional[bytes] = None,
+) -> tuple[List[x509.Certificate], PrivateKeyTypes]:
+    """The client chain and key from ``data`` (certificates, and the key unless ``key_data``).
+
+    ``where`` is the path, or None for in-memory material (errors then name the option only).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key_option = key_option or option
+    key_where = key_where if key_data is not None else where
     certs = _blocks(data, ("CERTIFICATE",))
-    keys = _blocks(
-        data, ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
-    )
+    keys = _blocks(key_data if key_data is not None else data, _KEY_KINDS)
+
+    def fail(opt: str, at: Optional[str], message: str, code: str) -> ConfigurationError:
+        if at is None:
+            return ConfigurationError(f"{opt}: {message}", code=code, option=opt)
+        return _error(opt, at, message, code)
+
     if not certs:
-        raise _error(option, path, "no PEM certificate found", "invalid-file")
+        raise fail(option, where, "no PEM certificate found", "invalid-file")
     if not keys:
-        raise _error(
-            option, path, "no private key found: the file must hold the certificate and its key",
+        raise fail(
+            key_option, key_where,
+            "no private key found: the file must hold the certificate and its key"
+            if key_data is None else "no PEM private key found",
             "invalid-file",
         )
     try:
         chain = [x509.load_pem_x509_certificate(block) for block in certs]
     except ValueError as exc:
-        raise _error(option, path, f"malformed certificate ({exc})", "invalid-file") from exc
+        raise fail(option, where, f"malformed certificate ({exc})", "invalid-file") from exc
     secret = password.encode("utf-8") if password is not None else None
     try:
         key = serialization.load_pem_private_key(keys[0], password=secret)
     except TypeError:
         if secret is None:
-            raise _error(
-                option, path, "the private key is encrypted and no password was given",
+            raise fail(
+                key_option, key_where, "the private key is encrypted and no password was given",
                 "password-required",
             ) from None
-        raise _error(
-            "tlsCertificateKeyFilePassword", path,
+        raise fail(
+            "tlsCertificateKeyFilePassword", key_where,
             "a password was given but the private key is not encrypted", "bad-password",
         ) from None
     except ValueError as exc:
         if secret is not None and b"ENCRYPTED" in keys[0]:
             # Never chain: some cryptography versions put input material in the message.
-            raise _error(
-                "tlsCertificateKeyFilePassword", path, "the password does not decrypt the key",
-                "bad-password",
+            raise fail(
+                "tlsCertificateKeyFilePassword", key_where,
+                "the password does not decrypt the key", "bad-password",
             ) from None
-        raise _error(option, path, f"malformed private key ({exc})", "invalid-file") from None
+        detail = f" ({exc})" if key_where is not None else ""
+        raise fail(key_option, key_where, f"malformed private key{detail}",
+                   "invalid-file") from None
     except Exception as exc:  # unsupported algorithm and the like
-        raise _error(option, path, f"unusable private key ({type(exc).__name__})",
-                     "invalid-file") from None
+        raise fail(key_option, key_where, f"unusable private key ({type(exc).__name__})",
+                   "invalid-file") from None
     if _public_der(chain[0].public_key()) != _public_der(key.public_key()):
-        raise _error(option, path, "the private key does not match the certificate",
-                     "key-mismatch")
+        raise fail(key_option, key_where, "the private key does not match the certificate",
+                   "key-mismatch")
     return chain, key
 
 
@@ -215,19 +451,37 @@ def _load_crls(path: str) -> List[x509.CertificateRevocationList]:
 
 
 def load_materials(options: TLSOptions) -> Materials:
-    """Read every file ``options`` names and check it; raise ``ConfigurationError`` if bad."""
+    """Read every file and in-memory item ``options`` name; raise ``ConfigurationError`` if bad."""
     from cryptography.hazmat.primitives import serialization
 
-    trust = _load_trust(options.ca_file) if options.ca_file else system_trust()
+    trust = _trust(options)
     chain: List[x509.Certificate] = []
     key: Optional[PrivateKeyTypes] = None
+    client_source: Optional[str] = None
+    password = options.certificate_key_file_password
     if options.certificate_key_file:
+        path = options.certificate_key_file
+        data = read_option_file("tlsCertificateKeyFile", path)
+        if options.private_key_file:
+            key_path = options.private_key_file
+            chain, key = _load_client(
+                "tlsCertificateKeyFile", path, data, password,
+                key_option="tlsPrivateKeyFile", key_where=key_path,
+                key_data=read_option_file("tlsPrivateKeyFile", key_path),
+            )
+            client_source = "files"
+        else:
+            chain, key = _load_client("tlsCertificateKeyFile", path, data, password)
+            client_source = "file"
+    elif options.certificate_key_data is not None:
         chain, key = _load_client(
-            options.certificate_key_file, options.certificate_key_file_password
+            "certificate_key_data", None, _as_bytes(options.certificate_key_data), password
         )
+        client_source = "memory"
     crls: List[x509.CertificateRevocationList] = []
     crl_pem = None
     if options.crl_file and options.check_crl:
         crls = _load_crls(options.crl_file)
         crl_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in crls)
-    return Materials(trust=trust, client_chain=chain, client_key=key, crl_pem=crl_pem, crls=crls)
+    return Materials(trust=trust, client_chain=chain, client_key=key, crl_pem=crl_pem,
+                     crls=crls, client_source=client_source)

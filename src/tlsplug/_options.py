@@ -29,7 +29,15 @@ URI_NAMES: Dict[str, str] = {
     "backend": "tlsBackend",
     "profile": "tlsProfile",
     "strict_x509": "tlsStrictX509",
+    # tlsplug extensions in the tls* style (docs/howto/trust-sources.md).
+    "ca_dir": "tlsCADirectory",
+    "private_key_file": "tlsPrivateKeyFile",
+    "trust_store": "tlsTrustStore",
 }
+#: Fields given in memory, never in a connection string (they hold certificates and keys).
+DATA_FIELDS = ("ca_data", "certificate_key_data")
+#: Where trusted roots come from when no tlsCAFile/ca_data/tlsCADirectory is given.
+TRUST_STORES = ("default", "system", "certifi", "os")
 BOOL_FIELDS = (
     "enabled",
     "insecure",
@@ -40,7 +48,7 @@ BOOL_FIELDS = (
 )
 # Booleans with a default (never "not given"): read from a URI like the others.
 URI_BOOL_FIELDS = (*BOOL_FIELDS, "strict_x509")
-FILE_FIELDS = ("ca_file", "certificate_key_file", "crl_file")
+FILE_FIELDS = ("ca_file", "certificate_key_file", "crl_file", "private_key_file", "ca_dir")
 
 # Pairs that may not both be *present*, whatever their values: the MongoDB URI-options
 # specification (source/uri-options/uri-options.md, "tlsInsecure and ...").
@@ -69,6 +77,14 @@ if sys.version_info >= (3, 10):
     _DATACLASS_ARGS: Dict[str, Any] = {"frozen": True, "slots": True, "kw_only": True}
 else:  # pragma: no cover - slots/kw_only arrived in 3.10; 3.9 still gets frozen.
     _DATACLASS_ARGS = {"frozen": True}
+
+
+def fingerprint(data: Union[str, bytes]) -> str:
+    """What may be shown of in-memory material: its size and a SHA-256 prefix, never content."""
+    import hashlib
+
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    return f"{len(raw)} bytes, sha256:{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
 def _fail(option: str, message: str, code: str = "invalid-option") -> ConfigurationError:
@@ -113,6 +129,13 @@ class TLSOptions(_HashMemo):
     ocsp_timeout: float = 5.0
     session_resumption: bool = True
     strict_x509: bool = True
+    ca_data: Optional[Union[str, bytes]] = dataclasses.field(default=None, repr=False)
+    ca_dir: Optional[str] = None
+    certificate_key_data: Optional[Union[str, bytes]] = dataclasses.field(
+        default=None, repr=False
+    )
+    private_key_file: Optional[str] = None
+    trust_store: str = "default"
 
     uri_names: ClassVar[Mapping[str, str]] = URI_NAMES
 
@@ -150,13 +173,63 @@ class TLSOptions(_HashMemo):
         object.__setattr__(self, "ocsp_timeout", float(timeout))
         if not isinstance(self.session_resumption, bool):
             raise _fail("session_resumption", "expected true or false")
+        for name in DATA_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, (bytearray, memoryview)):
+                value = bytes(value)
+                object.__setattr__(self, name, value)
+            if not isinstance(value, (str, bytes)) or not value.strip():
+                # Never echo the value: it may hold a private key.
+                raise _fail(name, "expected non-empty PEM (str) or PEM/DER (bytes)")
+        if not isinstance(self.trust_store, str) or self.trust_store.lower() not in TRUST_STORES:
+            shown = self.trust_store if isinstance(self.trust_store, str) else type(
+                self.trust_store).__name__
+            raise _fail("tlsTrustStore", f"expected one of {', '.join(TRUST_STORES)}, got {shown!r}")
+        object.__setattr__(self, "trust_store", self.trust_store.lower())
         if not isinstance(self.strict_x509, bool):
             raise _fail(
                 "tlsStrictX509", f"expected true or false, got {type(self.strict_x509).__name__}"
             )
         self._check_rules()
 
+    def _check_trust_and_identity(self) -> None:
+        if self.certificate_key_data is not None:
+            for other in ("certificate_key_file", "private_key_file"):
+                if getattr(self, other) is not None:
+                    raise _fail(
+                        "certificate_key_data",
+                        f"cannot be combined with {URI_NAMES[other]}: give the client "
+                        "identity in memory or in files, not both",
+                        code="conflicting-options",
+                    )
+        if self.private_key_file is not None and self.certificate_key_file is None:
+            raise _fail(
+                "tlsPrivateKeyFile",
+                "needs tlsCertificateKeyFile (the certificate the key belongs to)",
+                code="conflicting-options",
+            )
+        if self.trust_store != "default" and self.has_explicit_ca:
+            given = [n for n in ("tlsCAFile", "ca_data", "tlsCADirectory") if self._has(n)]
+            raise _fail(
+                "tlsTrustStore",
+                f"={self.trust_store} cannot be combined with {', '.join(given)}: explicit CA "
+                "material replaces the trust store",
+                code="conflicting-options",
+            )
+
+    def _has(self, name: str) -> bool:
+        field = {"tlsCAFile": "ca_file", "tlsCADirectory": "ca_dir"}.get(name, name)
+        return getattr(self, field) is not None
+
+    @property
+    def has_explicit_ca(self) -> bool:
+        """Whether tlsCAFile, ca_data or tlsCADirectory replaces the trust store."""
+        return self.ca_file is not None or self.ca_data is not None or self.ca_dir is not None
+
     def _check_rules(self) -> None:
+        self._check_trust_and_identity()
         for first, second in _CONFLICTS:
             if getattr(self, first) is not None and getattr(self, second) is not None:
                 raise _fail(
@@ -182,7 +255,7 @@ class TLSOptions(_HashMemo):
                         "turns off entirely",
                         code="conflicting-options",
                     )
-        needs_tls = [URI_NAMES[n] for n in self._tls_requiring_fields()]
+        needs_tls = [URI_NAMES.get(n, n) for n in self._tls_requiring_fields()]
         if needs_tls:
             if self.enabled is False:
                 raise _fail(
@@ -194,7 +267,13 @@ class TLSOptions(_HashMemo):
                 object.__setattr__(self, "enabled", True)
 
     def _tls_requiring_fields(self) -> list[str]:
-        names = [n for n in (*FILE_FIELDS, "certificate_key_file_password") if getattr(self, n)]
+        names = [
+            n
+            for n in (*FILE_FIELDS, *DATA_FIELDS, "certificate_key_file_password")
+            if getattr(self, n)
+        ]
+        if self.trust_store != "default":
+            names.append("trust_store")
         # A relaxing option set to false still only makes sense with TLS on (docs/design.md).
         names += [n for n in BOOL_FIELDS[1:] if getattr(self, n) is False]
         if not self.strict_x509:
@@ -209,6 +288,9 @@ class TLSOptions(_HashMemo):
                 if value is None:
                     continue
                 parts.append(f"{f.name}={_MASK}")
+            elif f.name in DATA_FIELDS:
+                if value is not None:
+                    parts.append(f"{f.name}=<{fingerprint(value)}>")
             elif value != f.default:
                 parts.append(f"{f.name}={value!r}")
         return f"TLSOptions({', '.join(parts)})"
@@ -296,6 +378,8 @@ class TLSOptions(_HashMemo):
                 continue
             if name == "strict_x509" and value:
                 continue  # the default
+            if name == "trust_store" and value == "default":
+                continue
             out[key] = value
         return out
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from ._errors import ConfigurationError, OptionWarning
-from ._options import PROFILES, URI_BOOL_FIELDS, URI_NAMES
+from ._options import PROFILES, TRUST_STORES, URI_BOOL_FIELDS, URI_NAMES
 
 __all__ = ["parse_options", "parse_txt_record"]
 
@@ -19,7 +19,7 @@ T = TypeVar("T")
 _KEYS: Dict[str, str] = {key.lower(): field for field, key in URI_NAMES.items()}
 _KEYS["ssl"] = "enabled"
 # Fields that have no connection-string spelling are accepted as keyword arguments only.
-_KWARG_ONLY = ("ocsp_timeout", "session_resumption")
+_KWARG_ONLY = ("ocsp_timeout", "session_resumption", "ca_data", "certificate_key_data")
 
 # PyMongo 3 names -> (new key, how the value translates). PyMongo 4's migration guide
 # (docs/migrate-to-pymongo4.rst, "Renamed URI options") is the source of this table.
@@ -150,6 +150,10 @@ def _uri_values(pairs: List[Tuple[str, str]]) -> Dict[str, Any]:
             value = flag
         elif field == "profile" and str(value).lower() not in PROFILES:
             warnings.warn(f"{key}: unknown profile {value!r}; ignored", OptionWarning, stacklevel=4)
+            continue
+        elif field == "trust_store" and str(value).lower() not in TRUST_STORES:
+            warnings.warn(f"{key}: unknown trust store {value!r}; ignored", OptionWarning,
+                          stacklevel=4)
             continue
         elif not isinstance(value, str) or not value:
             warnings.warn(f"{key}: empty value; ignored", OptionWarning, stacklevel=4)

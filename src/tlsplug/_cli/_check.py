@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 from .._errors import ConfigurationError, HandshakeError, SecurityWarning, TLSError
+from .._materials import describe_trust
 from .._options import TLSOptions
 from .._protocols import ClientContext, TLSSocket
 from .._registry import available_backends, create_context, get_backend, select_backend
@@ -562,6 +563,7 @@ def _header(console: Console, host: str, port: int, sni: str, options: TLSOption
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     console.print(heading(f"tlsplug check {where}", style))
     pairs = [("verify as", sni), ("options", shown or "tls=true"),
+             ("trust", describe_trust(options) if options.verify_certificates else "-"),
              ("backends", ", ".join(names) or "none installed")]
     console.lines(kv_lines(pairs, style, max_width=console.width))
     for note in notes:

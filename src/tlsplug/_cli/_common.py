@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import warnings
 from dataclasses import dataclass
 from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
-from .._errors import OptionWarning, TLSError
-from .._options import BOOL_FIELDS, URI_NAMES, TLSOptions
+from .._errors import ConfigurationError, OptionWarning, TLSError
+from .._options import URI_BOOL_FIELDS, URI_NAMES, TLSOptions
 from ._render import Style, kv_lines
 
 __all__ = [
@@ -30,7 +31,11 @@ EXIT_FAILED = 1  # a check or a demo outcome did not go as it should
 EXIT_CONFIG = 2  # the options or the command line are wrong (argparse uses 2 as well)
 
 MASK = "********"
-_BOOL_KEYS = frozenset(URI_NAMES[f] for f in BOOL_FIELDS)
+_BOOL_KEYS = frozenset(URI_NAMES[f] for f in URI_BOOL_FIELDS)
+# In-memory options (keyword only in the API) come from environment variables on the command
+# line, as drivers get them from Vault or Kubernetes secrets: never from argv, which any
+# local user can read (ps).
+_ENV_FLAGS = {"ca-data-env": "ca_data", "certificate-key-data-env": "certificate_key_data"}
 # Flag order follows docs/design.md's table so --help reads like the documentation.
 _FLAG_KEYS: Tuple[str, ...] = tuple(URI_NAMES.values())
 
@@ -66,9 +71,15 @@ def add_option_flags(parser: argparse.ArgumentParser, *, skip: Sequence[str] = (
             group.add_argument(f"--{key}", dest=f"opt_{key}", nargs="?", const="true",
                                metavar="true|false")
         else:
-            metavar = "NAME" if key in ("tlsBackend", "tlsProfile") else (
-                "PASSWORD" if key.endswith("Password") else "FILE")
+            metavar = "NAME" if key in ("tlsBackend", "tlsProfile", "tlsTrustStore") else (
+                "PASSWORD" if key.endswith("Password") else
+                "DIR" if key == "tlsCADirectory" else "FILE")
             group.add_argument(f"--{key}", dest=f"opt_{key}", metavar=metavar)
+    for flag, field in _ENV_FLAGS.items():
+        if field in skip:
+            continue
+        group.add_argument(f"--{flag}", dest=f"env_{field}", metavar="VAR",
+                           help=f"{field}: PEM read from the environment variable VAR")
 
 
 def option_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
@@ -78,6 +89,16 @@ def option_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
         value = getattr(args, f"opt_{key}", None)
         if value is not None:
             out[key] = value
+    for flag, field in _ENV_FLAGS.items():
+        variable = getattr(args, f"env_{field}", None)
+        if variable is None:
+            continue
+        if variable not in os.environ:
+            raise ConfigurationError(
+                f"--{flag}: the environment variable {variable!r} is not set",
+                code="invalid-option", option=field,
+            )
+        out[field] = os.environ[variable]
     return out
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tup
 from .._errors import ConfigurationError, SecurityWarning, TLSError
 from .._options import TLSOptions
 from .._protocols import Backend, Feature
-from .._registry import available_backends, create_context, get_backend
+from .._registry import available_backends, clear_context_cache, create_context, get_backend
 from ._backends_cmd import backend_status
 from ._common import EXIT_FAILED, EXIT_OK, Console
 from ._render import Cell, heading, kv_lines, table
@@ -176,6 +176,40 @@ def _usual_private_ca(strict: bool) -> Setup:
     return setup
 
 
+def _in_memory(w: _World, stack: contextlib.ExitStack) -> Dict[str, Any]:
+    """CA and client identity given as PEM strings (a secret store), never as files."""
+    client = w.intermediate.issue_cert("client.tlsplug.test", client=True, server=False)
+    identity = (client.cert_pem + client.private_key_pem()).decode("ascii")
+    server = _tls_server(stack, cert=w.good, require_client_cert=w.intermediate)
+    return {"server": server, "ca_data": w.root.cert_pem.decode("ascii"),
+            "certificate_key_data": identity}
+
+
+def _os_store(w: _World, stack: contextlib.ExitStack) -> Dict[str, Any]:
+    """trust_store="os" (truststore), with SSL_CERT_FILE naming the demo CA for this row."""
+    import importlib.util
+    import os
+    import sys
+
+    if sys.version_info < (3, 10) or importlib.util.find_spec("truststore") is None:
+        raise _Missing("truststore (pip install 'tlsplug[truststore]', Python 3.10+)")
+    if not sys.platform.startswith("linux"):
+        raise _Missing("Linux, where SSL_CERT_FILE steers the OS store")
+    previous = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = w.ca_file
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = previous
+        clear_context_cache()  # the system store is not watched by the cache
+
+    stack.callback(restore)
+    clear_context_cache()
+    return {"server": _tls_server(stack, cert=w.good), "trust_store": "os"}
+
+
 def _legacy(profile: str) -> Setup:
     def setup(w: _World, stack: contextlib.ExitStack) -> Dict[str, Any]:
         server = _tls_server(stack, cert=w.leaf(key_type="rsa"), legacy=True)
@@ -219,6 +253,8 @@ SCENARIOS: Tuple[Scenario, ...] = (
              frozenset({Feature.OCSP_STAPLING})),
     Scenario("openssl-req/strict", "cert-invalid", _usual_private_ca(True)),
     Scenario("openssl-req/relaxed", "ok", _usual_private_ca(False)),
+    Scenario("in-memory CA + key", "ok", _in_memory, frozenset({Feature.CLIENT_CERT})),
+    Scenario("OS trust store", "ok", _os_store),
     Scenario("legacy-only/modern", "no-shared-cipher", _legacy("modern")),
     Scenario("legacy-only/legacy", "ok", _legacy("legacy"),
              frozenset({Feature.LEGACY_PROFILE})),

@@ -9,6 +9,7 @@ from typing import Any, List, Optional, Tuple
 
 from .._errors import ConfigurationError
 from .._options import TLSOptions
+from .._materials import describe_trust
 from .._registry import ENV_VAR, select_backend
 from ._common import (
     EXIT_CONFIG,
@@ -78,6 +79,15 @@ def describe_option(key: str, value: Any) -> str:
         return f"present the client certificate and private key in {value}"
     if key == "tlsCertificateKeyFilePassword":
         return f"decrypts that private key ({MASK})"
+    if key == "tlsCADirectory":
+        return f"trust the CAs in the directory {value} (hashed or *.pem/*.crt files)"
+    if key == "tlsPrivateKeyFile":
+        return f"the client's private key, apart from its certificate, in {value}"
+    if key == "tlsTrustStore":
+        return f"trust roots from {describe_trust(TLSOptions(trust_store=str(value)))}"
+    if key == "tlsStrictX509":
+        return ("the strict X.509 rules apply (the default)" if on else
+                "the strict X.509 rules are off; protocol, host name and revocation stay")
     if key == "tlsCRLFile":
         return f"refuse a server certificate revoked by the CRL in {value}; turns OCSP off"
     if key == "tlsBackend":
@@ -102,8 +112,7 @@ def effects(options: TLSOptions) -> List[Tuple[str, bool, str]]:
     off_host = _first_given(options, "insecure", "allow_invalid_hostnames")
     out: List[Tuple[str, bool, str]] = [
         ("verify the certificate chain", options.verify_certificates,
-         f"off by {off_chain}=true" if off_chain else "against " + (
-             options.ca_file or "the system store (certifi if it is empty)")),
+         f"off by {off_chain}=true" if off_chain else "against " + describe_trust(options)),
         ("verify the hostname / IP", options.verify_hostname,
          f"off by {off_host}=true" if off_host else "subjectAltName only, never the CN"),
     ]
@@ -193,10 +202,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
                      "verification; the connection can be intercepted")
     if options.profile == "legacy":
         notes.append("SecurityWarning: tlsProfile=legacy allows TLS 1.0/1.1 and weak ciphers")
-    for name in ("ca_file", "certificate_key_file", "crl_file"):
+    for name in ("ca_file", "certificate_key_file", "crl_file", "private_key_file", "ca_dir"):
         path = getattr(options, name)
-        if path is not None and not os.path.isfile(path):
-            notes.append(f"{TLSOptions.uri_names[name]}: {path} is not a file here "
+        exists = os.path.isdir if name == "ca_dir" else os.path.isfile
+        if path is not None and not exists(path):
+            kind = "directory" if name == "ca_dir" else "file"
+            notes.append(f"{TLSOptions.uri_names[name]}: {path} is not a {kind} here "
                          "(creating a context would fail with file-not-found)")
     if notes:
         console.print()

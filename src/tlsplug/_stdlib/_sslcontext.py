@@ -67,21 +67,28 @@ def _apply_policy(ctx: ssl.SSLContext, options: TLSOptions) -> None:
     ctx.hostname_checks_common_name = False
 
 
+def _trust_option(options: TLSOptions) -> str:
+    for field, name in (("ca_file", "tlsCAFile"), ("ca_data", "ca_data"),
+                        ("ca_dir", "tlsCADirectory")):
+        if getattr(options, field) is not None:
+            return name
+    return "tlsTrustStore"
+
+
 def _load_trust(ctx: ssl.SSLContext, options: TLSOptions, materials: Materials) -> None:
     trust = materials.trust
     try:
-        if trust.pem is not None:
-            if b"TRUSTED CERTIFICATE" in trust.pem:
-                # cadata reads plain CERTIFICATE blocks only; the file loader reads both.
-                ctx.load_verify_locations(cafile=options.ca_file)
-            else:
-                ctx.load_verify_locations(cadata=trust.pem.decode("ascii"))
-        elif trust.cafile or trust.capath:
+        if trust.pem:
+            ctx.load_verify_locations(cadata=trust.pem.decode("ascii"))
+        if (trust.cafile or trust.capath) and not trust.os_verifier:
+            # The system store, certifi, or a tlsCAFile in OpenSSL's TRUSTED CERTIFICATE
+            # format (cadata reads plain CERTIFICATE blocks only). With the OS verifier,
+            # truststore loads what the platform trusts itself.
             ctx.load_verify_locations(cafile=trust.cafile, capath=trust.capath)
     except (ssl.SSLError, OSError, UnicodeDecodeError) as exc:
         raise _config_error(
-            "tlsCAFile", options.ca_file or trust.cafile or trust.capath,
-            f"OpenSSL cannot load the trust store ({exc})", "invalid-file",
+            _trust_option(options), options.ca_file or options.ca_dir or trust.cafile
+            or trust.capath, f"OpenSSL cannot load the trust store ({exc})", "invalid-file",
         ) from exc
 
 
@@ -124,40 +131,95 @@ class _PasswordCallback:
 
 
 def _load_client_cert(ctx: ssl.SSLContext, options: TLSOptions) -> None:
+    if options.certificate_key_data is not None:
+        _load_client_from_memory(ctx, options, options.certificate_key_data)
+        return
     path = options.certificate_key_file
     if path is None:
         return
+    _load_chain(ctx, options, path, options.private_key_file, path)
+
+
+def _load_chain(ctx: ssl.SSLContext, options: TLSOptions, certfile: str,
+                keyfile: Optional[str], shown: Optional[str]) -> None:
     callback = _PasswordCallback(options.certificate_key_file_password)
     try:
-        ctx.load_cert_chain(path, password=callback)
+        ctx.load_cert_chain(certfile, keyfile, password=callback)
     except _PasswordMissing:
-        _raise_client(path, "the private key is encrypted and no password was given",
+        _raise_client(options, shown, "the private key is encrypted and no password was given",
                       "password-required", None)
     except ssl.SSLError as exc:
         # The file passed load_materials' checks; it changed since, or OpenSSL disagrees.
         reason = str(getattr(exc, "reason", "") or exc).upper()
         if "KEY_VALUES_MISMATCH" in reason:
-            _raise_client(path, "the private key does not match the certificate",
+            _raise_client(options, shown, "the private key does not match the certificate",
                           "key-mismatch", exc)
         if callback.asked:
             # OpenSSL 3 reports a failed decryption only as "[SSL] PEM lib", no reason.
-            _raise_client(path, "the password does not decrypt the key", "bad-password", None)
-        _raise_client(path, f"OpenSSL cannot load it ({exc})", "invalid-file", exc)
+            _raise_client(options, shown, "the password does not decrypt the key",
+                          "bad-password", None)
+        _raise_client(options, shown, f"OpenSSL cannot load it ({exc})", "invalid-file",
+                      exc if shown is not None else None)
     except OSError as exc:
-        _raise_client(path, f"cannot read it ({exc.strerror or exc})", "file-unreadable", exc)
+        _raise_client(options, shown, f"cannot read it ({exc.strerror or exc})",
+                      "file-unreadable", exc)
 
 
-def _raise_client(path: str, message: str, code: str, cause: Optional[BaseException]) -> NoReturn:
-    option = (
-        "tlsCertificateKeyFilePassword" if code == "bad-password" else "tlsCertificateKeyFile"
-    )
+def _load_client_from_memory(ctx: ssl.SSLContext, options: TLSOptions,
+                             data: "str | bytes") -> None:
+    """Hand in-memory key material to OpenSSL without a file on any disk.
+
+    Python's ssl loads a client key only from a path (load_cert_chain; there is no cadata
+    for keys, bpo-16487). A memfd (memfd_create(2), Linux) is anonymous memory with a path
+    under /proc/self/fd: never a regular file, never in TMPDIR or /dev/shm. Where it does not
+    exist the option is refused rather than written to a temporary file.
+    """
+    create = getattr(os, "memfd_create", None)
+    if create is None or not os.path.isdir("/proc/self/fd"):
+        raise ConfigurationError(
+            "certificate_key_data: Python's ssl can load a key only from a file, and this "
+            "platform has no memfd to keep it off the disk",
+            code="unsupported-option", option="certificate_key_data", backend=BACKEND_NAME,
+            hint="Use tlsBackend=pyopenssl (it loads keys from memory) or a key file.",
+        )
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    fd = create("tlsplug-client-identity", getattr(os, "MFD_CLOEXEC", 1))
+    try:
+        view = memoryview(raw)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        _load_chain(ctx, options, f"/proc/self/fd/{fd}", None, None)
+    finally:
+        os.close(fd)
+
+
+def _raise_client(options: TLSOptions, path: Optional[str], message: str, code: str,
+                  cause: Optional[BaseException]) -> NoReturn:
+    if code == "bad-password":
+        option = "tlsCertificateKeyFilePassword"
+    elif path is None:
+        option = "certificate_key_data"
+    elif code == "key-mismatch" and options.private_key_file is not None:
+        option = "tlsPrivateKeyFile"
+    else:
+        option = "tlsCertificateKeyFile"
     # Never chain password failures: the native text may echo key material.
     raise _config_error(option, path, message, code) from cause
 
 
+def _new_context(materials: Materials) -> ssl.SSLContext:
+    if materials.trust.os_verifier:
+        # trust_store="os": the platform verifier (truststore; os_trust() checked it exists).
+        import truststore
+
+        return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # type: ignore[no-any-return]
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def build_ssl_context(options: TLSOptions, materials: Materials) -> ssl.SSLContext:
     """A client ``ssl.SSLContext`` carrying out ``options`` exactly, files already checked."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx = _new_context(materials)
     _apply_policy(ctx, options)
     if options.verify_certificates:
         ctx.verify_mode = ssl.CERT_REQUIRED

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Dict, FrozenSet
 
-from tlsplug.backend import ClientContext, Feature, TLSError, TLSOptions
+from tlsplug.backend import ClientContext, ConfigurationError, Feature, TLSError, TLSOptions
 
 from ._translate import BACKEND_NAME, openssl_version
 
@@ -48,7 +49,20 @@ class PyOpenSSLBackend:
         }
 
     def check(self, options: TLSOptions) -> None:
-        """Every option of docs/design.md is supported."""
+        """Every option of docs/design.md is supported; the OS verifier only on Linux.
+
+        trust_store="os" means the platform verifier (truststore). On Linux that verifier is
+        OpenSSL with the system bundle, which pyOpenSSL loads too; the macOS and Windows
+        verifiers are reachable only through Python's ssl.
+        """
+        if options.trust_store == "os" and not options.has_explicit_ca and not (
+            sys.platform.startswith("linux")
+        ):
+            raise ConfigurationError(
+                f"tlsTrustStore=os: pyOpenSSL cannot use the {sys.platform} verifier",
+                code="unsupported-option", option="tlsTrustStore", backend=self.name,
+                hint="Use tlsBackend=stdlib with tlsTrustStore=os (truststore).",
+            )
 
     def create_context(self, options: TLSOptions) -> ClientContext:
         """Validate files and build the context (``ConfigurationError`` on bad input)."""

@@ -80,18 +80,16 @@ def _config_error(option: str, path: Optional[str], message: str) -> Configurati
 
 def _load_trust(ctx: SSL.Context, options: TLSOptions, materials: Materials) -> None:
     trust = materials.trust
-    if trust.pem is not None:
-        if b"TRUSTED CERTIFICATE" in trust.pem:
-            # OpenSSL's "trusted" PEM (X509_AUX) is only read by its own file loader.
-            ctx.load_verify_locations(options.ca_file)
-            return
+    if trust.pem:
         store = ctx.get_cert_store()
         assert store is not None
         for cert in x509.load_pem_x509_certificates(trust.pem):
             store.add_cert(crypto.X509.from_cryptography(cert))
-    elif trust.cafile or trust.capath:
-        # pyOpenSSL cannot read the macOS keychain or the Windows store; system_trust()
-        # already answers certifi's bundle there, which is what users expect.
+    if trust.cafile or trust.capath:
+        # OpenSSL reads these itself: the system store, certifi, truststore's Linux bundle,
+        # or a tlsCAFile in OpenSSL's TRUSTED CERTIFICATE format (only its loader reads it).
+        # pyOpenSSL cannot reach the macOS keychain or the Windows store (check() refuses
+        # trust_store="os" there).
         ctx.load_verify_locations(trust.cafile, trust.capath)
 
 
@@ -141,7 +139,8 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
         except (SSL.Error, crypto.Error, TypeError, ValueError) as exc:
             # e.g. "ee key too small" under the security level, or an unsupported key type.
             raise _config_error(
-                "tlsCertificateKeyFile", options.certificate_key_file,
+                "tlsCertificateKeyFile" if options.certificate_key_data is None
+                else "certificate_key_data", options.certificate_key_file,
                 f"OpenSSL refused the certificate or key ({exc})",
             ) from exc
     # OCSP: the status callback here, request_ocsp() per connection (_ocsp.py).

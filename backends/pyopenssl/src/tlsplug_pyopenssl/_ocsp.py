@@ -95,13 +95,13 @@ def install_ocsp(ctx: SSL.Context, options: TLSOptions) -> None:
 
 def _load_trust(materials: Materials) -> List[x509.Certificate]:
     trust = materials.trust
-    data = trust.pem
-    if data is None and trust.cafile:
+    data = trust.pem or b""
+    if trust.cafile:
         try:
             with open(trust.cafile, "rb") as handle:
-                data = handle.read()
+                data += handle.read()
         except OSError:
-            return []
+            pass
     if not data:
         return []
     try:
