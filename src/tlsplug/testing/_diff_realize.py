@@ -288,11 +288,30 @@ def _uri_value(value: Any) -> str:
     return quote(str(value), safe="/")
 
 
+def _move_material(s: Scenario, fields: Dict[str, Any], knobs: Dict[str, Any]) -> None:
+    """Give the CA and client identity as the scenario's ``material`` says (same content)."""
+    material = s.options.material
+    ca_file = fields.get("ca_file")
+    if material == "memory":
+        # Keyword-only fields (no URI key): they travel with the keyword arguments.
+        if ca_file is not None:
+            knobs["ca_data"] = Path(fields.pop("ca_file")).read_bytes()
+        if "certificate_key_file" in fields:
+            knobs["certificate_key_data"] = Path(fields.pop("certificate_key_file")).read_text()
+    elif material == "directory" and ca_file is not None:
+        directory = Path(ca_file).parent / "ca-directory"
+        directory.mkdir(exist_ok=True)
+        (directory / "ca.pem").write_bytes(Path(ca_file).read_bytes())
+        del fields["ca_file"]
+        fields["ca_dir"] = str(directory)
+
+
 def build_options(s: Scenario, r: Realized, backend: str) -> TLSOptions:
     """The scenario's option set for ``backend``, spelled as ``s.options.spelling`` says."""
     fields = _option_fields(s, r, backend)
     knobs: Dict[str, Any] = {"ocsp_timeout": s.options.ocsp_timeout,
              "session_resumption": s.options.session_resumption}
+    _move_material(s, fields, knobs)
     spelling = s.options.spelling
     with warnings.catch_warnings():
         # Relaxing options warn by design (asserted elsewhere); keep the examples quiet.

@@ -14,6 +14,7 @@ __all__ = [
     "CLIENT_CERT",
     "DEFECTS",
     "KEY_TYPES",
+    "MATERIALS",
     "OCSP_STAPLES",
     "RELAXING",
     "RESPONDERS",
@@ -50,6 +51,7 @@ SERVERS = ("modern", "tls12", "tls13", "legacy-cbc", "old-protocol")
 #: How the options reach tlsplug: the pythonic constructor, a connection string (keys in
 #: their documented case or shouted), a mongodb+srv:// string (implies TLS), or a
 #: connection string overridden by keyword arguments.
+MATERIALS = ("files", "memory", "directory")
 SPELLINGS = ("constructor", "uri", "uri-shouted", "srv", "uri+kwargs")
 RELAXING = (
     "insecure",
@@ -88,6 +90,9 @@ class Opts:
     session_resumption: bool = True
     #: tlsStrictX509 (False: the strict X.509 rules off, the rest of the profile kept).
     strict_x509: bool = True
+    #: How CA and client identity reach tlsplug: "files" (tlsCAFile, tlsCertificateKeyFile),
+    #: "memory" (ca_data, certificate_key_data) or "directory" (tlsCADirectory).
+    material: str = "files"
     spelling: str = "constructor"
 
     def __repr__(self) -> str:

@@ -116,6 +116,7 @@ def options(draw: Callable[..., Any], *, crl: bool = False) -> Opts:
         profile=draw(_weighted(("modern", 3), ("legacy", 1))),
         ocsp_timeout=draw(st.sampled_from((5.0, 0.5, 2.0))),
         session_resumption=draw(st.booleans()),
+        material=draw(_weighted(("files", 2), ("memory", 1), ("directory", 1))),
         spelling=draw(st.sampled_from(SPELLINGS)),
     )
 
