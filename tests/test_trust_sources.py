@@ -135,7 +135,8 @@ def test_private_key_as_ca_data_is_named_not_shown(backend_name: str,
         tlsplug.create_context(TLSOptions(backend=backend_name, ca_data=key_pem))
     assert "holds a private key" in str(info.value)
     body = key_pem.decode().splitlines()[1]
-    assert body not in str(info.value) and body not in repr(info.value)
+    assert body not in str(info.value)
+    assert body not in repr(info.value)
 
 
 # -- ca_dir -------------------------------------------------------------------------------

@@ -186,7 +186,9 @@ class TLSOptions(_HashMemo):
         if not isinstance(self.trust_store, str) or self.trust_store.lower() not in TRUST_STORES:
             shown = self.trust_store if isinstance(self.trust_store, str) else type(
                 self.trust_store).__name__
-            raise _fail("tlsTrustStore", f"expected one of {', '.join(TRUST_STORES)}, got {shown!r}")
+            raise _fail(
+                "tlsTrustStore", f"expected one of {', '.join(TRUST_STORES)}, got {shown!r}"
+            )
         object.__setattr__(self, "trust_store", self.trust_store.lower())
         if not isinstance(self.strict_x509, bool):
             raise _fail(

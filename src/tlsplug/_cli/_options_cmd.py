@@ -8,8 +8,8 @@ import warnings
 from typing import Any, List, Optional, Tuple
 
 from .._errors import ConfigurationError
-from .._options import TLSOptions
 from .._materials import describe_trust
+from .._options import TLSOptions
 from .._registry import ENV_VAR, select_backend
 from ._common import (
     EXIT_CONFIG,

@@ -166,7 +166,7 @@ def _load_chain(ctx: ssl.SSLContext, options: TLSOptions, certfile: str,
 
 
 def _load_client_from_memory(ctx: ssl.SSLContext, options: TLSOptions,
-                             data: "str | bytes") -> None:
+                             data: str | bytes) -> None:
     """Hand in-memory key material to OpenSSL without a file on any disk.
 
     Python's ssl loads a client key only from a path (load_cert_chain; there is no cadata
@@ -213,7 +213,7 @@ def _new_context(materials: Materials) -> ssl.SSLContext:
         # trust_store="os": the platform verifier (truststore; os_trust() checked it exists).
         import truststore
 
-        return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # type: ignore[no-any-return]
+        return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
