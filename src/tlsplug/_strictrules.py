@@ -340,6 +340,14 @@ def _chain_with_anchor(
     return chain
 
 
+def _breaks(rule: StrictRule, cert: x509.Certificate, depth: int, length: int) -> Optional[bool]:
+    """``rule.breaks``, or None when cryptography cannot decode the certificate's extensions."""
+    try:
+        return rule.breaks(cert, depth, length)
+    except ValueError:  # e.g. an AKID cryptography refuses to build (limbo's aki cases)
+        return None
+
+
 def strict_refusal(
     errnum: int,
     *,
@@ -360,18 +368,18 @@ def strict_refusal(
         return None
     chain = _chain_with_anchor(peers, anchors)
     culprit: Optional[Tuple[int, x509.Certificate]] = None
-    if depth is not None and depth < len(chain):
-        verdict = rule.breaks(chain[depth], depth, len(chain))
-        if verdict is not False:
-            culprit = (depth, chain[depth])
+    # OpenSSL named the depth: that certificate, unless it visibly keeps the rule.
+    if (
+        depth is not None
+        and depth < len(chain)
+        and _breaks(rule, chain[depth], depth, len(chain)) is not False
+    ):
+        culprit = (depth, chain[depth])
     if culprit is None:
         for at, cert in enumerate(chain):
-            try:
-                if rule.breaks(cert, at, len(chain)):
-                    culprit = (at, cert)
-                    break
-            except ValueError:  # an extension cryptography cannot parse
-                continue
+            if _breaks(rule, cert, at, len(chain)):
+                culprit = (at, cert)
+                break
     who: Optional[str] = None
     if culprit is not None:
         at, cert = culprit
@@ -382,13 +390,10 @@ def strict_refusal(
         # handshake): the trusted certificates are still known, and a private root made
         # with `openssl req` defaults is the usual culprit.
         for cert in anchors:
-            try:
-                if rule.breaks(cert, 1, 2):
-                    who = f"the root CA {_subject(cert)!r} (a trust anchor from tlsCAFile)"
-                    name = _subject(cert)
-                    break
-            except ValueError:
-                continue
+            if _breaks(rule, cert, 1, 2):
+                who = f"the root CA {_subject(cert)!r} (a trust anchor from tlsCAFile)"
+                name = _subject(cert)
+                break
     if who is None:
         who = "a certificate of the chain" + (f" (depth {depth})" if depth is not None else "")
         if not peers:

@@ -247,6 +247,48 @@ class BackendConformance(ConformanceHelpers):
         self.roundtrip(self.context(backend_name, ca_file=world.ca_file, **extra), server)
         assert server.peer_certs[-1] == world.client.certificate
 
+    # -- trust and identity from anywhere (docs/howto/trust-sources.md) -------------------
+
+    @pytest.mark.parametrize("source", ["ca_data-str", "ca_data-der", "ca_dir"])
+    def test_trust_sources(
+        self, backend_name: str, world: World, serve: Any, source: str, tmp_path: Path
+    ) -> None:
+        """The CA given in memory (str PEM, DER bytes) or as a directory is trusted."""
+        from cryptography.hazmat.primitives import serialization
+
+        options: Dict[str, Any]
+        if source == "ca_data-str":
+            options = {"ca_data": world.root.cert_pem.decode("ascii")}
+        elif source == "ca_data-der":
+            options = {"ca_data": world.root.certificate.public_bytes(serialization.Encoding.DER)}
+        else:
+            directory = tmp_path / "cas"
+            directory.mkdir()
+            world.root.write_cert(directory / "root.pem")
+            options = {"ca_dir": str(directory)}
+        result = self.roundtrip(self.context(backend_name, **options), serve(world.leaf))
+        assert result["leaf"] == world.leaf.cert_der
+
+    @pytest.mark.parametrize("source", ["certificate_key_data", "private_key_file"])
+    def test_client_identity_sources(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        source: str, tmp_path: Path,
+    ) -> None:
+        """An encrypted client identity in memory, or with its key in a file of its own."""
+        self.require(features, Feature.CLIENT_CERT, Feature.ENCRYPTED_KEY)
+        extra: Dict[str, Any] = {"certificate_key_file_password": PASSWORD.decode()}
+        if source == "certificate_key_data":
+            extra["certificate_key_data"] = (
+                world.client.chain_pem + world.client.private_key_pem(password=PASSWORD)
+            )
+        else:
+            files = world.client.write(tmp_path, password=PASSWORD)
+            extra["certificate_key_file"] = str(files.cert_file)
+            extra["private_key_file"] = str(files.key_file)
+        server = serve(world.leaf, require_client_cert=world.root)
+        self.roundtrip(self.context(backend_name, ca_file=world.ca_file, **extra), server)
+        assert server.peer_certs[-1] == world.client.certificate
+
     @pytest.mark.parametrize("tls12", [False, True])
     def test_client_certificate_missing(
         self, backend_name: str, world: World, serve: Any, tls12: bool
