@@ -10,6 +10,7 @@ from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
 from .._errors import OptionWarning, TLSError
 from .._options import BOOL_FIELDS, URI_NAMES, TLSOptions
+from .._reference import OPTION_MEANINGS
 from ._render import Style, kv_lines
 
 __all__ = [
@@ -58,17 +59,20 @@ def add_option_flags(parser: argparse.ArgumentParser, *, skip: Sequence[str] = (
     group = parser.add_argument_group(
         "TLS options", "Connection-string options as flags; they override the same key in --uri."
     )
+    fields = {key: field for field, key in URI_NAMES.items()}
     for key in _FLAG_KEYS:
         if key in skip:
             continue
+        # The words of the documentation's option table (tlsplug._reference).
+        meaning = OPTION_MEANINGS.get(fields[key], "").replace("%", "%%")
         if key in _BOOL_KEYS:
             # A bare flag means true, as users write "tlsInsecure" meaning "turn it on".
             group.add_argument(f"--{key}", dest=f"opt_{key}", nargs="?", const="true",
-                               metavar="true|false")
+                               metavar="true|false", help=meaning)
         else:
             metavar = "NAME" if key in ("tlsBackend", "tlsProfile") else (
                 "PASSWORD" if key.endswith("Password") else "FILE")
-            group.add_argument(f"--{key}", dest=f"opt_{key}", metavar=metavar)
+            group.add_argument(f"--{key}", dest=f"opt_{key}", metavar=metavar, help=meaning)
 
 
 def option_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
