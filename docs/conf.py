@@ -23,7 +23,7 @@ import tlsplug  # noqa: E402  (after the path set-up above)
 
 project = "tlsplug"
 author = "tlsplug developers"
-copyright = "tlsplug developers"  # noqa: A001
+copyright = "tlsplug developers"
 release = tlsplug.__version__
 version = release
 
@@ -69,9 +69,9 @@ def _note_module(app: object, what: str, name: str, obj: object, options: object
 
 def _skip_reexport(app: object, what: str, name: str, obj: object, skip: bool,
                    options: object) -> bool | None:
-    if what == "module" and _documenting[0] not in ("", "tlsplug"):
-        if any(getattr(tlsplug, public, None) is obj for public in tlsplug.__all__):
-            return True
+    inner_module = what == "module" and _documenting[0] not in ("", "tlsplug")
+    if inner_module and any(getattr(tlsplug, n, None) is obj for n in tlsplug.__all__):
+        return True
     return None
 
 

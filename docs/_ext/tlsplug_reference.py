@@ -47,7 +47,9 @@ def _cell(value: Cell) -> nodes.entry:
     return entry
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], widths: Sequence[int]) -> nodes.table:
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Cell]], widths: Sequence[int]
+) -> nodes.table:
     table = nodes.table(classes=["tlsplug-reference"])
     group = nodes.tgroup(cols=len(headers))
     table += group

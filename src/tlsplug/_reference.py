@@ -222,7 +222,7 @@ def error_reference() -> List[ErrorInfo]:
 
 
 def legacy_option_reference() -> List[LegacyOptionInfo]:
-    """The PyMongo 3 ``ssl_*`` names the parser translates (with a DeprecationWarning) or refuses."""
+    """The PyMongo 3 ``ssl_*`` names the parser translates (DeprecationWarning) or refuses."""
     from ._uri import _LEGACY, _UNSUPPORTED_LEGACY
 
     words = {

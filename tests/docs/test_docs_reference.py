@@ -29,7 +29,8 @@ def test_option_table_covers_every_field() -> None:
     missing = [name for name in fields if not rows[name].meaning.strip()]
     assert not missing, f"add a meaning to tlsplug._reference.OPTION_MEANINGS for {missing}"
     for row in rows.values():
-        assert row.type and row.default
+        assert row.type
+        assert row.default
 
 
 def test_option_table_lists_every_connection_string_key() -> None:
