@@ -42,7 +42,9 @@ myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence", "deflist"]
 
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
+autodoc_typehints = "signature"
+# Long signatures (most keyword-only arguments have Optional types) one parameter a line.
+python_maximum_signature_line_length = 88
 autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
 # Type hints name cryptography and asyncio classes that no local page documents, and
 # intersphinx is off: keep references unresolved silently rather than guessed.
