@@ -52,7 +52,8 @@ nitpicky = False
 
 html_theme = "furo"
 html_title = f"tlsplug {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["tlsplug.css"]
 
 
 # tlsplug.backend re-exports the exceptions, TLSOptions and the protocol classes of tlsplug
