@@ -123,16 +123,18 @@ def _resolve(target: str) -> object:
 
 
 def test_cross_references_name_real_objects() -> None:
-    """Every {class}/{func}/... role in the pages names an importable public object.
+    """Every {class}/{func}/... role naming tlsplug names an importable public object.
 
     The build cannot check them (nitpicky mode would also flag every cryptography and
-    asyncio type in signatures, which no local page documents), so this test does.
+    asyncio type in signatures, which no local page documents), so this test does. Roles
+    naming other packages (``ssl.SSLContext``) render as code without a link.
     """
     checked = 0
     for page in pages():
         for match in _ROLE.finditer(page.read_text(encoding="utf-8")):
             target = match["target"]
-            assert target.startswith("tlsplug"), f"{relative(page)}: {target}"
+            if target.split(".")[0] != "tlsplug":
+                continue
             assert not any(part.startswith("_") for part in target.split(".")), target
             try:
                 _resolve(target)
