@@ -142,3 +142,12 @@ def test_cross_references_name_real_objects() -> None:
                 pytest.fail(f"{relative(page)}: {match[0]} does not resolve ({exc})")
             checked += 1
     assert checked >= 20
+
+
+def test_cli_option_flags_use_the_documented_meanings() -> None:
+    """`tlsplug options --help` explains each flag with the words of the option table."""
+    text = " ".join(_reference.cli_help("options", width=400).split())
+    for row in _reference.option_reference():
+        if row.uri_keys:
+            assert f"--{row.uri_keys[0]}" in text
+            assert " ".join(row.meaning.split()) in text, row.field
