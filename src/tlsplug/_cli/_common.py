@@ -11,6 +11,7 @@ from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
 from .._errors import ConfigurationError, OptionWarning, TLSError
 from .._options import URI_BOOL_FIELDS, URI_NAMES, TLSOptions
+from .._reference import OPTION_MEANINGS
 from ._render import Style, kv_lines
 
 __all__ = [
@@ -63,18 +64,21 @@ def add_option_flags(parser: argparse.ArgumentParser, *, skip: Sequence[str] = (
     group = parser.add_argument_group(
         "TLS options", "Connection-string options as flags; they override the same key in --uri."
     )
+    fields = {key: field for field, key in URI_NAMES.items()}
     for key in _FLAG_KEYS:
         if key in skip:
             continue
+        # The words of the documentation's option table (tlsplug._reference).
+        meaning = OPTION_MEANINGS.get(fields[key], "").replace("%", "%%")
         if key in _BOOL_KEYS:
             # A bare flag means true, as users write "tlsInsecure" meaning "turn it on".
             group.add_argument(f"--{key}", dest=f"opt_{key}", nargs="?", const="true",
-                               metavar="true|false")
+                               metavar="true|false", help=meaning)
         else:
             metavar = "NAME" if key in ("tlsBackend", "tlsProfile", "tlsTrustStore") else (
                 "PASSWORD" if key.endswith("Password") else
                 "DIR" if key == "tlsCADirectory" else "FILE")
-            group.add_argument(f"--{key}", dest=f"opt_{key}", metavar=metavar)
+            group.add_argument(f"--{key}", dest=f"opt_{key}", metavar=metavar, help=meaning)
     for flag, field in _ENV_FLAGS.items():
         if field in skip:
             continue
