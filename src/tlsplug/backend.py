@@ -69,6 +69,14 @@ from ._reasons import (
     PROTOCOL_VERSION_REASONS,
 )
 from ._sessions import SessionKey, SessionStore, session_key
+from ._sockcompat import (
+    SocketCompat,
+    SocketWantReadError,
+    SocketWantWriteError,
+    TLSSocketIO,
+    want_read,
+    want_write,
+)
 
 __all__ = [
     "CLIENT_CERT_REFUSED_REASONS",
@@ -100,10 +108,14 @@ __all__ = [
     "SecurityWarning",
     "SessionKey",
     "SessionStore",
+    "SocketCompat",
+    "SocketWantReadError",
+    "SocketWantWriteError",
     "TLSBuffer",
     "TLSError",
     "TLSOptions",
     "TLSSocket",
+    "TLSSocketIO",
     "Trust",
     "WantReadError",
     "WantWriteError",
@@ -118,4 +130,6 @@ __all__ = [
     "strict_violation",
     "session_key",
     "system_trust",
+    "want_read",
+    "want_write",
 ]

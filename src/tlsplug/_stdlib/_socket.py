@@ -21,6 +21,8 @@ import ssl
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
+from tlsplug.backend import SocketCompat, want_read, want_write
+
 from ._chains import as_der
 from ._ocsp import StdlibOCSP
 from ._translate import BACKEND_NAME, is_end_of_stream, translate
@@ -50,12 +52,16 @@ def unverified_chain(conn: Any, leaf: Optional[bytes]) -> List[bytes]:
 
 def _raise_translated(exc: Exception) -> None:
     """Raise the ``TLSError`` for ``exc`` (after the handshake); return if it has none."""
+    if isinstance(exc, ssl.SSLWantReadError):  # non-blocking mode (_sockcompat.py)
+        raise want_read() from exc
+    if isinstance(exc, ssl.SSLWantWriteError):
+        raise want_write() from exc
     error = translate(exc, handshake=False)
     if error is not None:
         raise error from exc
 
 
-class StdlibTLSSocket:
+class StdlibTLSSocket(SocketCompat):
     """A connected, verified TLS client socket of the stdlib backend."""
 
     backend_name = BACKEND_NAME
@@ -144,7 +150,7 @@ class StdlibTLSSocket:
 
     def close(self) -> None:
         """Send close_notify when the connection allows it, then close; idempotent."""
-        if self._closed:
+        if self._closed or self._defer_close():  # makefile() objects still open
             return
         self._closed = True
         sock = self._sock
@@ -217,6 +223,16 @@ class StdlibTLSSocket:
         Python's ssl cannot see stapled responses; see ``_ocsp.py``.
         """
         return self._ocsp.status if self._ocsp is not None else None
+
+    # -- ssl.SSLSocket compatibility (drivers; the rest is in SocketCompat) ----------
+
+    def pending(self) -> int:
+        """Decrypted bytes ready to read without touching the socket (select cannot see them)."""
+        return self._sock.pending()
+
+    def selected_alpn_protocol(self) -> Optional[str]:
+        """The protocol ALPN negotiated, or None."""
+        return self._sock.selected_alpn_protocol()
 
     def __enter__(self) -> StdlibTLSSocket:
         """Return self."""

@@ -23,7 +23,16 @@ from typing import Any, Callable, Optional, TypeVar
 
 from OpenSSL import SSL
 
-from tlsplug.backend import TLSError, TLSOptions, WantReadError, WantWriteError, error_for_code
+from tlsplug.backend import (
+    SocketCompat,
+    TLSError,
+    TLSOptions,
+    WantReadError,
+    WantWriteError,
+    error_for_code,
+    want_read,
+    want_write,
+)
 
 from ._context import finish_handshake
 from ._ocsp import status_of
@@ -67,7 +76,7 @@ def _wait(sock: socket.socket, for_write: bool, deadline: Optional[float]) -> No
         raise TimeoutError("the operation timed out")
 
 
-class PyOpenSSLSocket(PeerInfo):
+class PyOpenSSLSocket(PeerInfo, SocketCompat):
     """A connected, verified TLS client socket (blocking, with the socket's timeout)."""
 
     backend_name = BACKEND_NAME
@@ -134,8 +143,12 @@ class PyOpenSSLSocket(PeerInfo):
             try:
                 return operation()
             except SSL.WantReadError:
+                if self._timeout == 0.0:  # non-blocking mode: ssl's signal (_sockcompat.py)
+                    raise want_read() from None
                 _wait(self._sock, False, deadline)
             except SSL.WantWriteError:
+                if self._timeout == 0.0:
+                    raise want_write() from None
                 _wait(self._sock, True, deadline)
 
     def _check_open(self) -> None:
@@ -234,7 +247,7 @@ class PyOpenSSLSocket(PeerInfo):
         ``SSL_SENT_SHUTDOWN`` is set (ssl/ssl_lib.c ``ssl_clear_bad_session``), so the flag
         is set even when close_notify could not be written.
         """
-        if self._closed:
+        if self._closed or self._defer_close():  # makefile() objects still open
             return
         self._closed = True
         sent = False
@@ -314,6 +327,17 @@ class PyOpenSSLSocket(PeerInfo):
     def connection(self) -> SSL.Connection:
         """The native pyOpenSSL ``Connection`` (escape hatch; do not do I/O on it)."""
         return self._conn
+
+    # -- ssl.SSLSocket compatibility (drivers; the rest is in SocketCompat) ---------------
+
+    def pending(self) -> int:
+        """Decrypted bytes ready to read without touching the socket (select cannot see them)."""
+        return int(self._conn.pending())
+
+    def selected_alpn_protocol(self) -> Optional[str]:
+        """The protocol ALPN negotiated, or None (as ``ssl.SSLSocket``)."""
+        chosen = self._conn.get_alpn_proto_negotiated()
+        return chosen.decode("utf-8", "replace") if chosen else None
 
 
 try:  # pyOpenSSL's bindings: SSL_read straight into the caller's buffer
