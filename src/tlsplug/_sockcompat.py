@@ -253,7 +253,7 @@ class SocketCompat:
 
     # -- ssl.SSLSocket spellings ----------------------------------------------------------
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl's name
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """``SSLSocket.read``: up to ``len`` bytes, or the count read into ``buffer``."""
         if buffer is not None:
             return self.recv_into(buffer, len)
