@@ -12,10 +12,14 @@ socket class inherits :class:`SocketCompat` and supplies the data methods (``rec
   and ``close()`` of the socket while files are open is deferred until the last one is
   closed, as ``socket.socket``'s ``_io_refs`` does.
 - In non-blocking mode (``setblocking(False)``, ``settimeout(0)``) an operation that cannot
-  proceed raises :class:`SocketWantReadError`/:class:`SocketWantWriteError`: an
-  ``ssl.SSLWantReadError``/``ssl.SSLWantWriteError`` (what ``SSLSocket`` raises, so existing
-  select loops work) that is also tlsplug's ``WantReadError``/``WantWriteError``. As with
-  ``SSLSocket``, select may say "not readable" while decrypted bytes wait: ask ``pending()``.
+  proceed raises exactly ``ssl.SSLWantReadError``/``ssl.SSLWantWriteError``, as
+  ``SSLSocket`` does - not a subclass: redis-py looks the class up in a dict
+  (``NONBLOCKING_EXCEPTION_ERROR_NUMBERS.get(ex.__class__)`` in redis/_parsers/socket.py),
+  so a subclass would turn "no data yet" into a broken connection. As with ``SSLSocket``,
+  select may say "not readable" while decrypted bytes wait: ask ``pending()``.
+- ``recv``/``recv_into``/``send``/``sendall`` take ssl's ``flags`` argument and refuse a
+  non-zero one with ``ValueError``, as ``SSLSocket`` does (redis-py probes ``MSG_PEEK`` and
+  expects exactly that).
 - ``shutdown(how)`` half-closes TCP without sending close_notify, as ``SSLSocket.shutdown``
   does; unlike ``SSLSocket`` (which then drops its TLS object and hands out raw records) the
   TLS layer stays, so what the peer still sends after ``SHUT_WR`` is decrypted.
@@ -32,37 +36,26 @@ import ssl
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ._errors import TLSError
-from ._protocols import WantReadError, WantWriteError
 
-__all__ = [
-    "SocketCompat",
-    "SocketWantReadError",
-    "SocketWantWriteError",
-    "TLSSocketIO",
-    "want_read",
-    "want_write",
-]
+__all__ = ["SocketCompat", "TLSSocketIO", "no_flags", "want_read", "want_write"]
 
 
-class SocketWantReadError(WantReadError, ssl.SSLWantReadError):
-    """A non-blocking TLS socket needs bytes from the peer: wait until readable, then retry."""
-
-
-class SocketWantWriteError(WantWriteError, ssl.SSLWantWriteError):
-    """A non-blocking TLS socket cannot send now: wait until writable, then retry."""
-
-
-def want_read() -> SocketWantReadError:
-    """The error a non-blocking read (or write) that needs the peer's bytes raises."""
+def want_read() -> ssl.SSLWantReadError:
+    """The error a non-blocking operation that needs the peer's bytes raises (as ssl's)."""
     # errno and text as _ssl.c's: SSL_ERROR_WANT_READ, "The operation did not complete (read)".
-    return SocketWantReadError(ssl.SSL_ERROR_WANT_READ, "The operation did not complete (read)")
+    return ssl.SSLWantReadError(ssl.SSL_ERROR_WANT_READ, "The operation did not complete (read)")
 
 
-def want_write() -> SocketWantWriteError:
+def want_write() -> ssl.SSLWantWriteError:
     """The error a non-blocking operation that must wait for the send buffer raises."""
-    return SocketWantWriteError(
+    return ssl.SSLWantWriteError(
         ssl.SSL_ERROR_WANT_WRITE, "The operation did not complete (write)"
     )
+
+
+def no_flags(method: str, flags: int) -> None:
+    """``ValueError`` for non-zero ``flags``, worded as ``ssl.SSLSocket``'s."""
+    raise ValueError(f"non-zero flags not allowed in calls to {method}() on TLS sockets ({flags})")
 
 
 class TLSSocketIO(io.RawIOBase):
@@ -169,11 +162,11 @@ class SocketCompat:
         @property
         def socket(self) -> _socket.socket: ...
 
-        def recv(self, bufsize: int) -> bytes: ...
+        def recv(self, bufsize: int = 1024, flags: int = 0) -> bytes: ...
 
-        def recv_into(self, buffer: Any, nbytes: int = 0) -> int: ...
+        def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int: ...
 
-        def send(self, data: bytes) -> int: ...
+        def send(self, data: bytes, flags: int = 0) -> int: ...
 
         def settimeout(self, timeout: Optional[float]) -> None: ...
 

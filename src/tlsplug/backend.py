@@ -69,14 +69,7 @@ from ._reasons import (
     PROTOCOL_VERSION_REASONS,
 )
 from ._sessions import SessionKey, SessionStore, session_key
-from ._sockcompat import (
-    SocketCompat,
-    SocketWantReadError,
-    SocketWantWriteError,
-    TLSSocketIO,
-    want_read,
-    want_write,
-)
+from ._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_write
 
 __all__ = [
     "CLIENT_CERT_REFUSED_REASONS",
@@ -109,8 +102,6 @@ __all__ = [
     "SessionKey",
     "SessionStore",
     "SocketCompat",
-    "SocketWantReadError",
-    "SocketWantWriteError",
     "TLSBuffer",
     "TLSError",
     "TLSOptions",
@@ -125,6 +116,7 @@ __all__ = [
     "error_for_code",
     "load_materials",
     "newer_violation",
+    "no_flags",
     "normalize_hostname",
     "policy_for",
     "strict_violation",

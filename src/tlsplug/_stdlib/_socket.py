@@ -21,7 +21,7 @@ import ssl
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
-from tlsplug.backend import SocketCompat, want_read, want_write
+from tlsplug.backend import SocketCompat, no_flags
 
 from ._chains import as_der
 from ._ocsp import StdlibOCSP
@@ -52,10 +52,8 @@ def unverified_chain(conn: Any, leaf: Optional[bytes]) -> List[bytes]:
 
 def _raise_translated(exc: Exception) -> None:
     """Raise the ``TLSError`` for ``exc`` (after the handshake); return if it has none."""
-    if isinstance(exc, ssl.SSLWantReadError):  # non-blocking mode (_sockcompat.py)
-        raise want_read() from exc
-    if isinstance(exc, ssl.SSLWantWriteError):
-        raise want_write() from exc
+    if isinstance(exc, (ssl.SSLWantReadError, ssl.SSLWantWriteError)):
+        return  # non-blocking mode: ssl's own signal, unchanged (_sockcompat.py)
     error = translate(exc, handshake=False)
     if error is not None:
         raise error from exc
@@ -86,8 +84,10 @@ class StdlibTLSSocket(SocketCompat):
     # manager costs ~2 µs per call, 3% of a 64 KiB sendall (bench/). Same choke point:
     # every exception still goes through ``translate``.
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: bytes, flags: int = 0) -> None:
         """Send all of ``data`` or raise a ``HandshakeError``."""
+        if flags:
+            no_flags("sendall", flags)
         try:
             sslobj = getattr(self._sock, "_sslobj", None)  # private: absent -> public path
             if sslobj is None:  # closed: let ssl raise what it raises
@@ -105,16 +105,20 @@ class StdlibTLSSocket(SocketCompat):
             _raise_translated(exc)
             raise
 
-    def send(self, data: bytes) -> int:
+    def send(self, data: bytes, flags: int = 0) -> int:
         """Send some of ``data``; return how many bytes were taken."""
+        if flags:
+            no_flags("send", flags)
         try:
             return self._sock.send(data)
         except Exception as exc:
             _raise_translated(exc)
             raise
 
-    def recv(self, bufsize: int) -> bytes:
+    def recv(self, bufsize: int = 1024, flags: int = 0) -> bytes:
         """Up to ``bufsize`` bytes; ``b""`` at the end of the stream (close_notify or EOF)."""
+        if flags:
+            no_flags("recv", flags)
         try:
             return self._sock.recv(bufsize)
         except ssl.SSLError as exc:
@@ -128,8 +132,10 @@ class StdlibTLSSocket(SocketCompat):
             _raise_translated(exc)
             raise
 
-    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """Read into ``buffer``; return the count (0 at the end of the stream)."""
+        if flags:
+            no_flags("recv_into", flags)
         try:
             sslobj = getattr(self._sock, "_sslobj", None)
             if sslobj is None or not nbytes:

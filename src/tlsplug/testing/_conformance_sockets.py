@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tlsplug.backend import TLSError, WantReadError
+from tlsplug.backend import TLSError
 
 from ._conformance_support import TIMEOUT, ConformanceHelpers, check_error
 from ._conformance_world import World
@@ -122,8 +122,8 @@ class SocketConformance(ConformanceHelpers):
     # -- non-blocking mode ------------------------------------------------------------
 
     def test_nonblocking_want_read(self, backend_name: str, world: World, serve: Any) -> None:
-        """Non-blocking recv with nothing to read raises ssl.SSLWantReadError (also tlsplug's
-        WantReadError); blocking mode comes back with setblocking(True) or settimeout."""
+        """Non-blocking recv with nothing to read raises exactly ssl.SSLWantReadError;
+        blocking mode comes back with setblocking(True) or settimeout."""
         ctx = self.context(backend_name, ca_file=world.ca_file)
         with self._open(ctx, serve(world.leaf).address, "localhost") as tls:
             assert tls.getblocking()
@@ -133,7 +133,8 @@ class SocketConformance(ConformanceHelpers):
             for read in (lambda: tls.recv(10), lambda: tls.recv_into(bytearray(10))):
                 with pytest.raises(ssl.SSLWantReadError) as info:
                     read()
-                assert isinstance(info.value, WantReadError)
+                # Exactly ssl's class: redis-py looks it up by type(exc) (see _sockcompat.py).
+                assert type(info.value) is ssl.SSLWantReadError
                 assert info.value.errno == ssl.SSL_ERROR_WANT_READ
                 assert not isinstance(info.value, TLSError)
             tls.setblocking(True)
@@ -262,6 +263,21 @@ class SocketConformance(ConformanceHelpers):
     def _open(self, ctx: Any, address: Any, host: str) -> Any:
         """``open``, typed as what drivers see: the ``ssl.SSLSocket`` surface."""
         return self.open(ctx, address, host)
+
+    def test_flags_refused_as_ssl(self, backend_name: str, world: World, serve: Any) -> None:
+        """Non-zero flags are ValueError, as ssl.SSLSocket (drivers probe MSG_PEEK so)."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        with self._open(ctx, serve(world.leaf).address, "localhost") as tls:
+            for call in (
+                lambda: tls.recv(1, socket.MSG_PEEK),
+                lambda: tls.recv_into(bytearray(1), 1, socket.MSG_PEEK),
+                lambda: tls.send(b"x", socket.MSG_OOB),
+                lambda: tls.sendall(b"x", socket.MSG_OOB),
+            ):
+                with pytest.raises(ValueError, match="non-zero flags"):
+                    call()
+            tls.sendall(b"flags 0", 0)
+            assert self._read_exactly(tls, 7) == b"flags 0"
 
     @staticmethod
     def _read_exactly(tls: Any, count: int) -> bytes:

@@ -18,6 +18,7 @@ import errno
 import functools
 import select
 import socket
+import ssl
 import time
 from typing import Any, Callable, Optional, TypeVar
 
@@ -30,6 +31,7 @@ from tlsplug.backend import (
     WantReadError,
     WantWriteError,
     error_for_code,
+    no_flags,
     want_read,
     want_write,
 )
@@ -46,7 +48,10 @@ __all__ = ["PyOpenSSLSocket"]
 T = TypeVar("T")
 
 # tlsplug's own errors (and its WantRead/WantWrite) are not native: never translated.
-_PASS_THROUGH = (TLSError, WantReadError, WantWriteError)
+# ssl's SSLWantRead/WriteError: what non-blocking mode raises, as ssl.SSLSocket (_retry).
+_PASS_THROUGH = (
+    TLSError, WantReadError, WantWriteError, ssl.SSLWantReadError, ssl.SSLWantWriteError
+)
 
 # pyOpenSSL refuses more than 2**31-1 bytes per SSL_write; a 1 GiB slice stays well below.
 _MAX_WRITE = 1 << 30
@@ -159,8 +164,10 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
 
     # -- data -----------------------------------------------------------------------------
 
-    def send(self, data: bytes) -> int:
+    def send(self, data: bytes, flags: int = 0) -> int:
         """Send some of ``data``; return how many bytes were taken."""
+        if flags:
+            no_flags("send", flags)
         self._check_open()
         view = memoryview(data).cast("B")[:_MAX_WRITE]
         if not view:
@@ -172,8 +179,10 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
     # ``_translate_errors`` context manager (~2 µs per call, a measurable share of a small
     # request/response); the translation itself is the same ``translate``.
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: bytes, flags: int = 0) -> None:
         """Send all of ``data`` within one deadline, looping over partial writes."""
+        if flags:
+            no_flags("sendall", flags)
         self._check_open()
         try:
             if self._timeout is None:
@@ -194,8 +203,10 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
         except Exception as exc:
             raise translate(exc, self._state, self._conn, "write") from exc
 
-    def recv(self, bufsize: int) -> bytes:
+    def recv(self, bufsize: int = 1024, flags: int = 0) -> bytes:
         """Up to ``bufsize`` bytes; ``b""`` after close_notify or a ragged EOF."""
+        if flags:
+            no_flags("recv", flags)
         self._check_open()
         if bufsize <= 0:
             return b""
@@ -214,8 +225,10 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
         except Exception as exc:
             raise translate(exc, self._state, self._conn, "read") from exc
 
-    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """Read into ``buffer``; return the count (0 at EOF)."""
+        if flags:
+            no_flags("recv_into", flags)
         self._check_open()
         view = memoryview(buffer)  # TypeError for a non-buffer, as socket.recv_into
         if view.readonly:
