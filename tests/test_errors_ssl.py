@@ -42,14 +42,15 @@ def test_str_keeps_the_tlsplug_form() -> None:
     """str() shows code, message, backend and hint, not OSError's "(errno, strerror)"."""
     err = error_for_code("timeout", "timed out", backend="stdlib")
     assert str(err).startswith("[timeout] timed out (backend: stdlib) Hint: ")
+    assert isinstance(err, OSError)
     assert err.errno is None  # no single SSL_ERROR_* number stands for a tlsplug code
 
 
 def test_reason_and_library_from_the_native_error() -> None:
     """reason/library are the native ssl error's; without one, reason comes from the code."""
     native = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
-    native.reason = "WRONG_VERSION_NUMBER"  # type: ignore[attr-defined]  # _ssl.c sets these
-    native.library = "SSL"  # type: ignore[attr-defined]
+    native.reason = "WRONG_VERSION_NUMBER"  # as _ssl.c sets them
+    native.library = "SSL"
     err = _raised(error_for_code("not-tls", "not TLS", backend="stdlib"), native)
     assert isinstance(err, ssl.SSLError)
     assert err.reason == "WRONG_VERSION_NUMBER"
@@ -63,8 +64,8 @@ def test_reason_and_library_from_the_native_error() -> None:
 def test_verify_code_and_message() -> None:
     """verify_code comes from the native error, else the message, else the code's X509 error."""
     native = ssl.SSLCertVerificationError(1, "certificate verify failed")
-    native.verify_code = 10  # type: ignore[attr-defined]  # as _ssl.c sets them
-    native.verify_message = "certificate has expired"  # type: ignore[attr-defined]
+    native.verify_code = 10  # as _ssl.c sets them
+    native.verify_message = "certificate has expired"
     err = _raised(error_for_code("cert-expired", "expired", backend="stdlib"), native)
     assert isinstance(err, tlsplug.CertificateError)
     assert err.verify_code == 10

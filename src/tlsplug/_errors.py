@@ -165,8 +165,10 @@ class HandshakeError(TLSError, ssl.SSLError):
 
     # -- ssl.SSLError's attributes (set by _ssl.c on native errors, absent otherwise) ------
 
+    # typeshed types these ``str``/``int``; _ssl.c itself leaves ``library`` None when OpenSSL
+    # names no library, and a tlsplug refusal may have no X509 error number.
     @property
-    def reason(self) -> Optional[str]:
+    def reason(self) -> str:
         """The native error's reason (e.g. ``"WRONG_VERSION_NUMBER"``), else from the code."""
         if "_reason" in self.__dict__:
             return self.__dict__["_reason"]  # type: ignore[no-any-return]
@@ -176,10 +178,10 @@ class HandshakeError(TLSError, ssl.SSLError):
         return self._default_reason()
 
     @reason.setter
-    def reason(self, value: Optional[str]) -> None:
+    def reason(self, value: str) -> None:
         self.__dict__["_reason"] = value
 
-    @property
+    @property  # type: ignore[override]
     def library(self) -> Optional[str]:
         """The native error's OpenSSL library (e.g. ``"SSL"``), or None."""
         if "_library" in self.__dict__:
@@ -217,7 +219,7 @@ class CertificateError(HandshakeError, ssl.SSLCertVerificationError):
     )
     default_code = "cert-untrusted"
 
-    @property
+    @property  # type: ignore[override]
     def verify_code(self) -> Optional[int]:
         """The OpenSSL ``X509_V_ERR_*`` number of the refusal (as ``ssl`` reports it).
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import io
 import socket as _socket
 import ssl
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 from ._errors import TLSError
 
@@ -150,12 +150,10 @@ class SocketCompat:
     ``close()`` with ``if self._defer_close(): return``.
     """
 
+    # No state of its own: ``_io_refs`` (open makefile() objects) and ``_close_deferred``
+    # live on the instance, read with getattr defaults and written with setattr, so a
+    # subclass with __slots__ only has to list the two names (no __init__ change).
     __slots__ = ()
-
-    # The reference count of open makefile() objects; read with getattr so a subclass with
-    # __slots__ only needs to list the two names (no __init__ change).
-    _io_refs: int
-    _close_deferred: bool
 
     if TYPE_CHECKING:
 
@@ -203,7 +201,7 @@ class SocketCompat:
         if buffering == 0 and not binary:
             raise ValueError("unbuffered streams must be binary")
         raw = TLSSocketIO(self, ("r" if reading else "") + ("w" if writing else ""))
-        self._io_refs = getattr(self, "_io_refs", 0) + 1
+        setattr(self, "_io_refs", getattr(self, "_io_refs", 0) + 1)  # noqa: B010 - see class doc
         if buffering == 0:
             return raw
         buffer: Union[io.BufferedRWPair, io.BufferedReader, io.BufferedWriter]
@@ -215,7 +213,7 @@ class SocketCompat:
             buffer = io.BufferedWriter(raw, buffering)
         if binary:
             return buffer
-        text = io.TextIOWrapper(buffer, encoding, errors, newline)  # type: ignore[arg-type]
+        text = io.TextIOWrapper(cast(Any, buffer), encoding, errors, newline)
         text.mode = mode  # type: ignore[misc]
         return text
 
@@ -223,14 +221,15 @@ class SocketCompat:
         """A makefile() object was closed (called by :class:`TLSSocketIO`)."""
         refs = getattr(self, "_io_refs", 0)
         if refs > 0:
-            self._io_refs = refs = refs - 1
+            refs -= 1
+            setattr(self, "_io_refs", refs)  # noqa: B010 - see the class docstring
         if refs <= 0 and getattr(self, "_close_deferred", False):
             self.close()
 
     def _defer_close(self) -> bool:
         """True (and remember the request) while makefile() objects are still open."""
         if getattr(self, "_io_refs", 0) > 0:
-            self._close_deferred = True
+            setattr(self, "_close_deferred", True)  # noqa: B010 - see the class docstring
             return True
         return False
 

@@ -12,7 +12,7 @@ import io
 import selectors
 import socket
 import ssl
-from typing import Any
+from typing import Any, Callable, Tuple
 
 import pytest
 
@@ -72,11 +72,11 @@ class SocketConformance(ConformanceHelpers):
         ctx = self.context(backend_name, ca_file=world.ca_file)
         with self._open(ctx, serve(world.leaf).address, "localhost") as tls:
             raw = tls.makefile("rwb", buffering=0)
+            assert raw.mode == "rwb"
             assert isinstance(raw, io.RawIOBase)
             assert raw.readable()
             assert raw.writable()
             assert not raw.seekable()
-            assert raw.mode == "rwb"
             assert raw.fileno() == tls.fileno()
             assert raw.write(b"raw bytes") == 9
             got = bytearray(9)
@@ -130,7 +130,11 @@ class SocketConformance(ConformanceHelpers):
             tls.setblocking(False)
             assert tls.gettimeout() == 0.0
             assert not tls.getblocking()
-            for read in (lambda: tls.recv(10), lambda: tls.recv_into(bytearray(10))):
+            reads: Tuple[Callable[[], object], ...] = (
+                lambda: tls.recv(10),
+                lambda: tls.recv_into(bytearray(10)),
+            )
+            for read in reads:
                 with pytest.raises(ssl.SSLWantReadError) as info:
                     read()
                 # Exactly ssl's class: redis-py looks it up by type(exc) (see _sockcompat.py).
@@ -268,12 +272,13 @@ class SocketConformance(ConformanceHelpers):
         """Non-zero flags are ValueError, as ssl.SSLSocket (drivers probe MSG_PEEK so)."""
         ctx = self.context(backend_name, ca_file=world.ca_file)
         with self._open(ctx, serve(world.leaf).address, "localhost") as tls:
-            for call in (
+            calls: Tuple[Callable[[], object], ...] = (
                 lambda: tls.recv(1, socket.MSG_PEEK),
                 lambda: tls.recv_into(bytearray(1), 1, socket.MSG_PEEK),
                 lambda: tls.send(b"x", socket.MSG_OOB),
                 lambda: tls.sendall(b"x", socket.MSG_OOB),
-            ):
+            )
+            for call in calls:
                 with pytest.raises(ValueError, match="non-zero flags"):
                     call()
             tls.sendall(b"flags 0", 0)
