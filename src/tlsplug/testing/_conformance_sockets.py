@@ -119,6 +119,19 @@ class SocketConformance(ConformanceHelpers):
         assert tls.fileno() == -1
         tls.close()  # idempotent
 
+    def test_makefile_read_timeout(self, backend_name: str, world: World, serve: Any) -> None:
+        """A read through makefile() that times out raises the timeout error, and the file
+        refuses later reads (socket.SocketIO's rule: the buffer may hold half a message)."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        with self._open(ctx, serve(world.leaf).address, "localhost") as tls:
+            tls.settimeout(0.2)
+            with tls.makefile("rb") as f:
+                with pytest.raises(TLSError) as info:
+                    f.read(1)  # the echo server sends nothing unasked
+                check_error(info.value, "timeout", backend_name)
+                with pytest.raises(OSError, match="timed out object"):
+                    f.read(1)
+
     # -- non-blocking mode ------------------------------------------------------------
 
     def test_nonblocking_want_read(self, backend_name: str, world: World, serve: Any) -> None:
