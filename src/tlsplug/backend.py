@@ -14,6 +14,12 @@ and exposes ``ocsp_status``. Its sans-IO buffer should implement the ``DeferredO
 A backend whose TLS library cannot see staples passes ``stapling=False`` and must refuse a
 must-staple certificate with ``ConfigurationError(code="unsupported-option")`` rather than
 accept it unchecked (RFC 7633; the stdlib backend does so).
+
+Sockets: drivers use ``wrap_socket``'s result as an ``ssl.SSLSocket``. A backend's socket class
+inherits ``SocketCompat`` (``makefile``, ``setblocking``, ``shutdown``, ``family``, ...),
+starts its ``close()`` with ``if self._defer_close(): return``, raises ``want_read()`` /
+``want_write()`` (exactly ``ssl.SSLWantReadError``/``SSLWantWriteError``) in non-blocking mode,
+and refuses non-zero ``flags`` with ``no_flags``; the conformance suite checks all of it.
 """
 
 from __future__ import annotations
