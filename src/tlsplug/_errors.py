@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import ssl
-from typing import ClassVar, FrozenSet, Optional
+from typing import ClassVar, Dict, FrozenSet, Optional
 
 __all__ = [
     "CertificateError",
@@ -139,8 +140,12 @@ class ConfigurationError(TLSError, ValueError):
     default_code = "invalid-option"
 
 
-class HandshakeError(TLSError, OSError):
-    """The TLS connection could not be established (or broke) for a non-certificate reason."""
+class HandshakeError(TLSError, ssl.SSLError):
+    """The TLS connection could not be established (or broke) for a non-certificate reason.
+
+    Also an ``ssl.SSLError`` (so an ``OSError``): drivers written for ``ssl`` catch it
+    unchanged. ``reason`` and ``library`` are those of the native error when it has them.
+    """
 
     codes = frozenset(
         {
@@ -158,9 +163,46 @@ class HandshakeError(TLSError, OSError):
         # OSError.__str__ would render "(errno, strerror)"; keep the TLSError form.
         return TLSError.__str__(self)
 
+    # -- ssl.SSLError's attributes (set by _ssl.c on native errors, absent otherwise) ------
 
-class CertificateError(HandshakeError, ValueError):
-    """The peer's certificate was refused: untrusted, expired, wrong host, revoked, ..."""
+    # typeshed types these ``str``/``int``; _ssl.c itself leaves ``library`` None when OpenSSL
+    # names no library, and a tlsplug refusal may have no X509 error number.
+    @property
+    def reason(self) -> str:
+        """The native error's reason (e.g. ``"WRONG_VERSION_NUMBER"``), else from the code."""
+        if "_reason" in self.__dict__:
+            return self.__dict__["_reason"]  # type: ignore[no-any-return]
+        native = _native_attr(self, "reason")
+        if isinstance(native, str):
+            return native
+        return self._default_reason()
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        self.__dict__["_reason"] = value
+
+    @property  # type: ignore[override]
+    def library(self) -> Optional[str]:
+        """The native error's OpenSSL library (e.g. ``"SSL"``), or None."""
+        if "_library" in self.__dict__:
+            return self.__dict__["_library"]  # type: ignore[no-any-return]
+        native = _native_attr(self, "library")
+        return native if isinstance(native, str) else None
+
+    @library.setter
+    def library(self, value: Optional[str]) -> None:
+        self.__dict__["_library"] = value
+
+    def _default_reason(self) -> str:
+        return self.code.upper().replace("-", "_")
+
+
+class CertificateError(HandshakeError, ssl.SSLCertVerificationError):
+    """The peer's certificate was refused: untrusted, expired, wrong host, revoked, ...
+
+    Also an ``ssl.SSLCertVerificationError`` (so a ``ValueError``), with its
+    ``verify_code`` (the ``X509_V_ERR_*`` number) and ``verify_message``.
+    """
 
     codes = frozenset(
         {
@@ -176,6 +218,69 @@ class CertificateError(HandshakeError, ValueError):
         }
     )
     default_code = "cert-untrusted"
+
+    @property  # type: ignore[override]
+    def verify_code(self) -> Optional[int]:
+        """The OpenSSL ``X509_V_ERR_*`` number of the refusal (as ``ssl`` reports it).
+
+        From the native error, else from the message (both backends write "OpenSSL verify
+        error N"), else the number OpenSSL uses for the code (``ocsp-revoked`` as
+        ``X509_V_ERR_CERT_REVOKED``); None for OCSP response problems, which have none.
+        """
+        if "_verify_code" in self.__dict__:
+            return self.__dict__["_verify_code"]  # type: ignore[no-any-return]
+        native = _native_attr(self, "verify_code")
+        if isinstance(native, int):
+            return native
+        found = _VERIFY_ERROR_IN_MESSAGE.search(self.message)
+        if found:
+            return int(found.group(1))
+        return _VERIFY_CODES.get(self.code)
+
+    @verify_code.setter
+    def verify_code(self, value: Optional[int]) -> None:
+        self.__dict__["_verify_code"] = value
+
+    @property
+    def verify_message(self) -> str:
+        """The native error's verify message, else this error's message."""
+        if "_verify_message" in self.__dict__:
+            return self.__dict__["_verify_message"]  # type: ignore[no-any-return]
+        native = _native_attr(self, "verify_message")
+        return native if isinstance(native, str) and native else self.message
+
+    @verify_message.setter
+    def verify_message(self, value: str) -> None:
+        self.__dict__["_verify_message"] = value
+
+    def _default_reason(self) -> str:
+        return "CERTIFICATE_VERIFY_FAILED"  # what ssl reports for every verification failure
+
+
+# X509_V_ERR_* numbers (openssl/x509_vfy.h), for errors no OpenSSL verify callback numbered.
+_VERIFY_CODES: Dict[str, int] = {
+    "cert-untrusted": 20,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    "cert-not-yet-valid": 9,  # X509_V_ERR_CERT_NOT_YET_VALID
+    "cert-expired": 10,  # X509_V_ERR_CERT_HAS_EXPIRED
+    "cert-revoked": 23,  # X509_V_ERR_CERT_REVOKED
+    "ocsp-revoked": 23,
+    "hostname-mismatch": 62,  # X509_V_ERR_HOSTNAME_MISMATCH
+}
+_VERIFY_ERROR_IN_MESSAGE = re.compile(r"OpenSSL verify error (\d+)")
+
+
+def _native_attr(error: BaseException, name: str) -> object:
+    """``name`` of the first native error in ``error``'s cause chain that has it."""
+    seen = 0
+    cause = error.__cause__
+    while cause is not None and seen < 8:
+        if not isinstance(cause, TLSError):
+            value = getattr(cause, name, None)
+            if value is not None:
+                return value
+        cause = cause.__cause__
+        seen += 1
+    return None
 
 
 class SecurityWarning(UserWarning):

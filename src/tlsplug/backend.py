@@ -14,6 +14,12 @@ and exposes ``ocsp_status``. Its sans-IO buffer should implement the ``DeferredO
 A backend whose TLS library cannot see staples passes ``stapling=False`` and must refuse a
 must-staple certificate with ``ConfigurationError(code="unsupported-option")`` rather than
 accept it unchecked (RFC 7633; the stdlib backend does so).
+
+Sockets: drivers use ``wrap_socket``'s result as an ``ssl.SSLSocket``. A backend's socket class
+inherits ``SocketCompat`` (``makefile``, ``setblocking``, ``shutdown``, ``family``, ...),
+starts its ``close()`` with ``if self._defer_close(): return``, raises ``want_read()`` /
+``want_write()`` (exactly ``ssl.SSLWantReadError``/``SSLWantWriteError``) in non-blocking mode,
+and refuses non-zero ``flags`` with ``no_flags``; the conformance suite checks all of it.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ from ._reasons import (
 )
 from ._sessions import SessionKey, SessionStore, session_key
 from ._strictrules import STRICT_RULES, StrictRule, is_strict_rule, strict_refusal, trust_anchors
+from ._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_write
 
 __all__ = [
     "CLIENT_CERT_REFUSED_REASONS",
@@ -103,10 +110,12 @@ __all__ = [
     "SessionKey",
     "SessionStore",
     "StrictRule",
+    "SocketCompat",
     "TLSBuffer",
     "TLSError",
     "TLSOptions",
     "TLSSocket",
+    "TLSSocketIO",
     "Trust",
     "WantReadError",
     "WantWriteError",
@@ -117,6 +126,7 @@ __all__ = [
     "is_strict_rule",
     "load_materials",
     "newer_violation",
+    "no_flags",
     "normalize_hostname",
     "policy_for",
     "strict_refusal",
@@ -124,4 +134,6 @@ __all__ = [
     "session_key",
     "system_trust",
     "trust_anchors",
+    "want_read",
+    "want_write",
 ]

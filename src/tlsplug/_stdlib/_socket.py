@@ -21,6 +21,8 @@ import ssl
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
+from tlsplug.backend import SocketCompat, no_flags
+
 from ._chains import as_der
 from ._ocsp import StdlibOCSP
 from ._translate import BACKEND_NAME, is_end_of_stream, translate
@@ -50,12 +52,14 @@ def unverified_chain(conn: Any, leaf: Optional[bytes]) -> List[bytes]:
 
 def _raise_translated(exc: Exception) -> None:
     """Raise the ``TLSError`` for ``exc`` (after the handshake); return if it has none."""
+    if isinstance(exc, (ssl.SSLWantReadError, ssl.SSLWantWriteError)):
+        return  # non-blocking mode: ssl's own signal, unchanged (_sockcompat.py)
     error = translate(exc, handshake=False)
     if error is not None:
         raise error from exc
 
 
-class StdlibTLSSocket:
+class StdlibTLSSocket(SocketCompat):
     """A connected, verified TLS client socket of the stdlib backend."""
 
     backend_name = BACKEND_NAME
@@ -80,8 +84,10 @@ class StdlibTLSSocket:
     # manager costs ~2 µs per call, 3% of a 64 KiB sendall (bench/). Same choke point:
     # every exception still goes through ``translate``.
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: bytes, flags: int = 0) -> None:
         """Send all of ``data`` or raise a ``HandshakeError``."""
+        if flags:
+            no_flags("sendall", flags)
         try:
             sslobj = getattr(self._sock, "_sslobj", None)  # private: absent -> public path
             if sslobj is None:  # closed: let ssl raise what it raises
@@ -99,16 +105,20 @@ class StdlibTLSSocket:
             _raise_translated(exc)
             raise
 
-    def send(self, data: bytes) -> int:
+    def send(self, data: bytes, flags: int = 0) -> int:
         """Send some of ``data``; return how many bytes were taken."""
+        if flags:
+            no_flags("send", flags)
         try:
             return self._sock.send(data)
         except Exception as exc:
             _raise_translated(exc)
             raise
 
-    def recv(self, bufsize: int) -> bytes:
+    def recv(self, bufsize: int = 1024, flags: int = 0) -> bytes:
         """Up to ``bufsize`` bytes; ``b""`` at the end of the stream (close_notify or EOF)."""
+        if flags:
+            no_flags("recv", flags)
         try:
             return self._sock.recv(bufsize)
         except ssl.SSLError as exc:
@@ -122,8 +132,10 @@ class StdlibTLSSocket:
             _raise_translated(exc)
             raise
 
-    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """Read into ``buffer``; return the count (0 at the end of the stream)."""
+        if flags:
+            no_flags("recv_into", flags)
         try:
             sslobj = getattr(self._sock, "_sslobj", None)
             if sslobj is None or not nbytes:
@@ -144,7 +156,7 @@ class StdlibTLSSocket:
 
     def close(self) -> None:
         """Send close_notify when the connection allows it, then close; idempotent."""
-        if self._closed:
+        if self._closed or self._defer_close():  # makefile() objects still open
             return
         self._closed = True
         sock = self._sock
@@ -217,6 +229,16 @@ class StdlibTLSSocket:
         Python's ssl cannot see stapled responses; see ``_ocsp.py``.
         """
         return self._ocsp.status if self._ocsp is not None else None
+
+    # -- ssl.SSLSocket compatibility (drivers; the rest is in SocketCompat) ----------
+
+    def pending(self) -> int:
+        """Decrypted bytes ready to read without touching the socket (select cannot see them)."""
+        return self._sock.pending()
+
+    def selected_alpn_protocol(self) -> Optional[str]:
+        """The protocol ALPN negotiated, or None."""
+        return self._sock.selected_alpn_protocol()
 
     def __enter__(self) -> StdlibTLSSocket:
         """Return self."""

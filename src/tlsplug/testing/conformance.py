@@ -40,6 +40,7 @@ from tlsplug.backend import (
     TLSOptions,
 )
 
+from ._conformance_sockets import SocketConformance
 from ._conformance_support import TIMEOUT, ConformanceHelpers, check_error
 from ._conformance_world import PASSWORD, World, ipv6_available
 from .servers import close_immediately, respond_with, stall
@@ -47,7 +48,7 @@ from .servers import close_immediately, respond_with, stall
 __all__ = ["TIMEOUT", "BackendConformance", "ConformanceHelpers"]
 
 
-class BackendConformance(ConformanceHelpers):
+class BackendConformance(SocketConformance, ConformanceHelpers):
     """Subclass with ``backend = "name"`` (or override the ``backend_name`` fixture)."""
 
     # -- trusted chains ---------------------------------------------------------------

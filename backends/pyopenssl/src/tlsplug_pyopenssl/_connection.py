@@ -18,12 +18,23 @@ import errno
 import functools
 import select
 import socket
+import ssl
 import time
 from typing import Any, Callable, Optional, TypeVar
 
 from OpenSSL import SSL
 
-from tlsplug.backend import TLSError, TLSOptions, WantReadError, WantWriteError, error_for_code
+from tlsplug.backend import (
+    SocketCompat,
+    TLSError,
+    TLSOptions,
+    WantReadError,
+    WantWriteError,
+    error_for_code,
+    no_flags,
+    want_read,
+    want_write,
+)
 
 from ._context import finish_handshake
 from ._ocsp import status_of
@@ -37,7 +48,10 @@ __all__ = ["PyOpenSSLSocket"]
 T = TypeVar("T")
 
 # tlsplug's own errors (and its WantRead/WantWrite) are not native: never translated.
-_PASS_THROUGH = (TLSError, WantReadError, WantWriteError)
+# ssl's SSLWantRead/WriteError: what non-blocking mode raises, as ssl.SSLSocket (_retry).
+_PASS_THROUGH = (
+    TLSError, WantReadError, WantWriteError, ssl.SSLWantReadError, ssl.SSLWantWriteError
+)
 
 # pyOpenSSL refuses more than 2**31-1 bytes per SSL_write; a 1 GiB slice stays well below.
 _MAX_WRITE = 1 << 30
@@ -67,7 +81,7 @@ def _wait(sock: socket.socket, for_write: bool, deadline: Optional[float]) -> No
         raise TimeoutError("the operation timed out")
 
 
-class PyOpenSSLSocket(PeerInfo):
+class PyOpenSSLSocket(PeerInfo, SocketCompat):
     """A connected, verified TLS client socket (blocking, with the socket's timeout)."""
 
     backend_name = BACKEND_NAME
@@ -134,8 +148,12 @@ class PyOpenSSLSocket(PeerInfo):
             try:
                 return operation()
             except SSL.WantReadError:
+                if self._timeout == 0.0:  # non-blocking mode: ssl's signal (_sockcompat.py)
+                    raise want_read() from None
                 _wait(self._sock, False, deadline)
             except SSL.WantWriteError:
+                if self._timeout == 0.0:
+                    raise want_write() from None
                 _wait(self._sock, True, deadline)
 
     def _check_open(self) -> None:
@@ -146,8 +164,10 @@ class PyOpenSSLSocket(PeerInfo):
 
     # -- data -----------------------------------------------------------------------------
 
-    def send(self, data: bytes) -> int:
+    def send(self, data: bytes, flags: int = 0) -> int:
         """Send some of ``data``; return how many bytes were taken."""
+        if flags:
+            no_flags("send", flags)
         self._check_open()
         view = memoryview(data).cast("B")[:_MAX_WRITE]
         if not view:
@@ -159,8 +179,10 @@ class PyOpenSSLSocket(PeerInfo):
     # ``_translate_errors`` context manager (~2 µs per call, a measurable share of a small
     # request/response); the translation itself is the same ``translate``.
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: bytes, flags: int = 0) -> None:
         """Send all of ``data`` within one deadline, looping over partial writes."""
+        if flags:
+            no_flags("sendall", flags)
         self._check_open()
         try:
             if self._timeout is None:
@@ -181,8 +203,10 @@ class PyOpenSSLSocket(PeerInfo):
         except Exception as exc:
             raise translate(exc, self._state, self._conn, "write") from exc
 
-    def recv(self, bufsize: int) -> bytes:
+    def recv(self, bufsize: int = 1024, flags: int = 0) -> bytes:
         """Up to ``bufsize`` bytes; ``b""`` after close_notify or a ragged EOF."""
+        if flags:
+            no_flags("recv", flags)
         self._check_open()
         if bufsize <= 0:
             return b""
@@ -201,8 +225,10 @@ class PyOpenSSLSocket(PeerInfo):
         except Exception as exc:
             raise translate(exc, self._state, self._conn, "read") from exc
 
-    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """Read into ``buffer``; return the count (0 at EOF)."""
+        if flags:
+            no_flags("recv_into", flags)
         self._check_open()
         view = memoryview(buffer)  # TypeError for a non-buffer, as socket.recv_into
         if view.readonly:
@@ -234,7 +260,7 @@ class PyOpenSSLSocket(PeerInfo):
         ``SSL_SENT_SHUTDOWN`` is set (ssl/ssl_lib.c ``ssl_clear_bad_session``), so the flag
         is set even when close_notify could not be written.
         """
-        if self._closed:
+        if self._closed or self._defer_close():  # makefile() objects still open
             return
         self._closed = True
         sent = False
@@ -314,6 +340,17 @@ class PyOpenSSLSocket(PeerInfo):
     def connection(self) -> SSL.Connection:
         """The native pyOpenSSL ``Connection`` (escape hatch; do not do I/O on it)."""
         return self._conn
+
+    # -- ssl.SSLSocket compatibility (drivers; the rest is in SocketCompat) ---------------
+
+    def pending(self) -> int:
+        """Decrypted bytes ready to read without touching the socket (select cannot see them)."""
+        return int(self._conn.pending())
+
+    def selected_alpn_protocol(self) -> Optional[str]:
+        """The protocol ALPN negotiated, or None (as ``ssl.SSLSocket``)."""
+        chosen = self._conn.get_alpn_proto_negotiated()
+        return chosen.decode("utf-8", "replace") if chosen else None
 
 
 try:  # pyOpenSSL's bindings: SSL_read straight into the caller's buffer

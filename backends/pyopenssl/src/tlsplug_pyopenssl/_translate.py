@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+import ssl
 from typing import Iterator, List, Optional, Protocol
 
 from OpenSSL import SSL
@@ -241,7 +242,7 @@ def _translate_errors(
     """Run the block; re-raise any native failure as the matching ``TLSError``."""
     try:
         yield
-    except (TLSError, WantReadError, WantWriteError):
-        raise
+    except (TLSError, WantReadError, WantWriteError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        raise  # ssl's: a non-blocking socket's signal (_connection.py), as ssl.SSLSocket's
     except Exception as exc:
         raise translate(exc, state, conn, operation) from exc
