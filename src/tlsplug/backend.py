@@ -75,8 +75,8 @@ from ._reasons import (
     PROTOCOL_VERSION_REASONS,
 )
 from ._sessions import SessionKey, SessionStore, session_key
-from ._strictrules import STRICT_RULES, StrictRule, is_strict_rule, strict_refusal, trust_anchors
 from ._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_write
+from ._strictrules import STRICT_RULES, StrictRule, is_strict_rule, strict_refusal, trust_anchors
 
 __all__ = [
     "CLIENT_CERT_REFUSED_REASONS",
