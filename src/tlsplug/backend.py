@@ -67,6 +67,7 @@ from ._reasons import (
     NO_SHARED_CIPHER_REASONS,
     NOT_TLS_REASONS,
     PROTOCOL_VERSION_REASONS,
+    reason_token,
 )
 from ._sessions import SessionKey, SessionStore, session_key
 
@@ -115,6 +116,7 @@ __all__ = [
     "newer_violation",
     "normalize_hostname",
     "policy_for",
+    "reason_token",
     "strict_violation",
     "session_key",
     "system_trust",

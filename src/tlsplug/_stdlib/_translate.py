@@ -25,6 +25,7 @@ from tlsplug.backend import (
     TLSError,
     code_for_verify_error,
     error_for_code,
+    reason_token,
 )
 
 __all__ = ["BACKEND_NAME", "is_end_of_stream", "translate", "translate_errors"]
@@ -48,7 +49,7 @@ def is_end_of_stream(exc: BaseException) -> bool:
 def _reason(exc: ssl.SSLError) -> str:
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str) and reason:
-        return reason.upper()
+        return reason_token(reason)
     # Errors raised without a reason (e.g. by _ssl.c itself) carry it only in the text.
     return str(exc).upper()
 

@@ -29,6 +29,7 @@ from tlsplug.backend import (
     WantWriteError,
     code_for_verify_error,
     error_for_code,
+    reason_token,
 )
 
 from ._verify import ConnectionState, verify_error_string, verify_result
@@ -44,13 +45,9 @@ _CLOSED_ERRNOS = frozenset(
 
 
 def _token(reason: str) -> str:
-    token = reason.strip().upper().replace(" ", "_").replace("-", "_")
-    # OpenSSL 4.0 renamed the alerts SSLv3 defined (reasons 1010-1047, e.g. "sslv3 alert
-    # handshake failure" -> "tls alert handshake failure") when it removed SSLv3; the
-    # numbers did not change. Back to the 3.0 token so both backends share one vocabulary.
-    if token.startswith("TLS_ALERT_"):
-        token = "SSLV3_ALERT_" + token[len("TLS_ALERT_") :]
-    return token
+    # OpenSSL 3.2+ and 4.0 renamed the SSLv3 alert reasons ("ssl/tls alert ...", "tls alert
+    # ..."); the core's reason_token maps every spelling to the one vocabulary token.
+    return reason_token(reason)
 
 
 class _Maker(Protocol):
