@@ -56,8 +56,20 @@ class Materials:
     crls: List[x509.CertificateRevocationList] = dataclasses.field(default_factory=list)
 
 
-def _error(option: str, path: str, message: str, code: str) -> ConfigurationError:
-    return ConfigurationError(f"{option} {path!r}: {message}", code=code, option=option, path=path)
+def _error(
+    option: str, path: str, message: str, code: str, hint: Optional[str] = None
+) -> ConfigurationError:
+    return ConfigurationError(
+        f"{option} {path!r}: {message}", code=code, option=option, path=path, hint=hint
+    )
+
+
+# The password is right in the key's own tool but wrong here: usually a connection string
+# that did not percent-encode it (RFC 3986: '&', '%', '@', ':', '/' ... end or change it).
+_BAD_PASSWORD_HINT = (
+    "Check tlsCertificateKeyFilePassword; in a connection string, percent-encode its reserved "
+    "characters (e.g. '%' as %25, '&' as %26, '@' as %40)."
+)
 
 
 def read_option_file(option: str, path: str) -> bytes:
@@ -171,13 +183,14 @@ def _load_client(
         raise _error(
             "tlsCertificateKeyFilePassword", path,
             "a password was given but the private key is not encrypted", "bad-password",
+            hint="Remove tlsCertificateKeyFilePassword: this key needs none.",
         ) from None
     except ValueError as exc:
         if secret is not None and b"ENCRYPTED" in keys[0]:
             # Never chain: some cryptography versions put input material in the message.
             raise _error(
                 "tlsCertificateKeyFilePassword", path, "the password does not decrypt the key",
-                "bad-password",
+                "bad-password", hint=_BAD_PASSWORD_HINT,
             ) from None
         raise _error(option, path, f"malformed private key ({exc})", "invalid-file") from None
     except Exception as exc:  # unsupported algorithm and the like

@@ -65,8 +65,10 @@ else:  # pragma: no cover - slots/kw_only arrived in 3.10; 3.9 still gets frozen
     _DATACLASS_ARGS = {"frozen": True}
 
 
-def _fail(option: str, message: str, code: str = "invalid-option") -> ConfigurationError:
-    return ConfigurationError(f"{option}: {message}", code=code, option=option)
+def _fail(
+    option: str, message: str, code: str = "invalid-option", hint: Optional[str] = None
+) -> ConfigurationError:
+    return ConfigurationError(f"{option}: {message}", code=code, option=option, hint=hint)
 
 
 class _HashMemo:
@@ -153,6 +155,7 @@ class TLSOptions(_HashMemo):
                     f"cannot be combined with {URI_NAMES[second]}"
                     + (" (tlsInsecure already implies it)" if first == "insecure" else ""),
                     code="conflicting-options",
+                    hint=f"Give {URI_NAMES[first]} or {URI_NAMES[second]}, not both.",
                 )
         if self.crl_file is not None:
             for name in _CRL_USELESS_WITH:
@@ -161,14 +164,22 @@ class TLSOptions(_HashMemo):
                         "tlsCRLFile",
                         f"is never consulted when {URI_NAMES[name]}=true",
                         code="conflicting-options",
+                        hint=f"Remove tlsCRLFile, or remove {URI_NAMES[name]}=true so the CRL "
+                        "is checked.",
                     )
         needs_tls = [URI_NAMES[n] for n in self._tls_requiring_fields()]
         if needs_tls:
             if self.enabled is False:
+                if len(needs_tls) == 1:
+                    names, verb = needs_tls[0], "requires"
+                else:
+                    names, verb = f"{', '.join(needs_tls[:-1])} and {needs_tls[-1]}", "require"
                 raise _fail(
                     needs_tls[0],
-                    f"{', '.join(needs_tls)} require TLS, but tls=false was given",
+                    f"{names} {verb} TLS, but tls=false was given",
                     code="conflicting-options",
+                    hint=f"Remove tls=false to connect with TLS, or remove {names} to connect "
+                    "without it.",
                 )
             if self.enabled is None:
                 object.__setattr__(self, "enabled", True)

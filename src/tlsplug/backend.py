@@ -34,6 +34,7 @@ from ._errors import (
     TLSError,
     error_for_code,
 )
+from ._hints import situated_hint
 from ._hostname import certificate_matches
 from ._materials import MAX_FILE_SIZE, Materials, Trust, load_materials, system_trust
 from ._options import TLSOptions
@@ -117,6 +118,7 @@ __all__ = [
     "normalize_hostname",
     "policy_for",
     "reason_token",
+    "situated_hint",
     "strict_violation",
     "session_key",
     "system_trust",

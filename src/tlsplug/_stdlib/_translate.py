@@ -23,9 +23,11 @@ from tlsplug.backend import (
     NOT_TLS_REASONS,
     PROTOCOL_VERSION_REASONS,
     TLSError,
+    TLSOptions,
     code_for_verify_error,
     error_for_code,
     reason_token,
+    situated_hint,
 )
 
 __all__ = ["BACKEND_NAME", "is_end_of_stream", "translate", "translate_errors"]
@@ -60,9 +62,11 @@ def translate(
     handshake: bool,
     negotiated: Optional[Callable[[], bool]] = None,
     backend: str = BACKEND_NAME,
+    options: Optional[TLSOptions] = None,
 ) -> Optional[TLSError]:
     """The ``TLSError`` for a native exception, or ``None`` when it is not a network error.
 
+    ``options`` (the context's) let the hint say what the user set (``situated_hint``).
     ``negotiated`` tells whether a ServerHello was received (a cipher was chosen): a
     handshake_failure alert before that means "no shared cipher", after it the server
     refused something else, typically a missing client certificate under TLS 1.2.
@@ -77,6 +81,7 @@ def translate(
             code,
             f"certificate verify failed: {detail} (OpenSSL verify error {exc.verify_code})",
             backend=backend,
+            hint=situated_hint(code, options),
         )
     if isinstance(exc, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
         return error_for_code(
@@ -94,7 +99,7 @@ def translate(
             # alert then (e.g. the server's answer to our refusing to renegotiate) is never
             # "no shared cipher".
             negotiated = _always
-        return _translate_ssl_error(exc, where, negotiated, backend)
+        return _translate_ssl_error(exc, where, negotiated, backend, options)
     # socket.timeout is a subclass of OSError (not TimeoutError) on 3.9 (bpo-42413).
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return error_for_code("timeout", f"timed out {where} ({exc})", backend=backend)
@@ -112,6 +117,7 @@ def _translate_ssl_error(
     where: str,
     negotiated: Optional[Callable[[], bool]],
     backend: str,
+    options: Optional[TLSOptions] = None,
 ) -> TLSError:
     reason = _reason(exc)
     native = f"{reason}: {exc}"
@@ -124,6 +130,7 @@ def _translate_ssl_error(
     ):
         code = "no-shared-cipher"
         message = f"the server accepted none of the offered cipher suites ({native})"
+        hint = situated_hint(code, options)
     elif reason in NOT_TLS_REASONS:
         code = "not-tls"
         message = f"the peer does not speak TLS ({native})"
@@ -175,12 +182,15 @@ def translate_errors(
     handshake: bool,
     negotiated: Optional[Callable[[], bool]] = None,
     backend: str = BACKEND_NAME,
+    options: Optional[TLSOptions] = None,
 ) -> Iterator[None]:
     """Run a block, re-raising native TLS/socket errors as the matching ``TLSError``."""
     try:
         yield
     except Exception as exc:
-        error = translate(exc, handshake=handshake, negotiated=negotiated, backend=backend)
+        error = translate(
+            exc, handshake=handshake, negotiated=negotiated, backend=backend, options=options
+        )
         if error is None:
             raise
         raise error from exc

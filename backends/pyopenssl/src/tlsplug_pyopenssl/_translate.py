@@ -30,6 +30,7 @@ from tlsplug.backend import (
     code_for_verify_error,
     error_for_code,
     reason_token,
+    situated_hint,
 )
 
 from ._verify import ConnectionState, verify_error_string, verify_result
@@ -175,10 +176,12 @@ def _translate_ssl_error(
         if errnum is None:
             return make("cert-invalid", "certificate verify failed")
         at = f" at depth {depth}" if depth is not None else ""
+        code = code_for_verify_error(errnum)
         return make(
-            code_for_verify_error(errnum),
+            code,
             f"certificate verify failed: {verify_error_string(errnum)} "
             f"(OpenSSL verify error {errnum}{at})",
+            hint=situated_hint(code, state.options if state is not None else None),
         )
     for token in tokens:
         if token in PROTOCOL_VERSION_REASONS or token.endswith("_ALERT_PROTOCOL_VERSION"):
@@ -193,7 +196,11 @@ def _translate_ssl_error(
         if token in NO_SHARED_CIPHER_REASONS or (
             token in HANDSHAKE_FAILURE_ALERT_REASONS and not _negotiated(conn)
         ):
-            return make("no-shared-cipher", "the server accepted none of the offered cipher suites")
+            return make(
+                "no-shared-cipher",
+                "the server accepted none of the offered cipher suites",
+                hint=situated_hint("no-shared-cipher", state.options if state else None),
+            )
         if token in NOT_TLS_REASONS:
             return make("not-tls", "the peer does not speak TLS")
         if token in HANDSHAKE_FAILURE_ALERT_REASONS and state is not None and state.handshake_done:

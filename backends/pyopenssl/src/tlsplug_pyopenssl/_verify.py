@@ -28,6 +28,8 @@ from ._chains import ChainFacts, ChainMemo
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from tlsplug.backend import TLSOptions
+
     from ._ocsp import ConnectionOCSP
     from ._session import Resumption
 
@@ -109,6 +111,8 @@ class ConnectionState:
     chains: Optional[ChainMemo] = None
     #: The session offered for resumption (``_session.Resumption``), if any.
     resumption: Optional[Resumption] = None
+    #: The context's options, so an error's hint can say what the user set (situated_hint).
+    options: Optional[TLSOptions] = None
     _facts: Optional[ChainFacts] = None
 
     def chain_facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:

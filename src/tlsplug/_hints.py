@@ -1,0 +1,53 @@
+"""Hints written from the situation: which options were set, where the trust came from.
+
+The default hint of each code (``_errors._HINTS``) suits a user who set nothing; when the
+options say more (a ``tlsCAFile`` was given, the legacy profile is already on), a backend
+asks ``situated_hint`` so it never advises what the user already did.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ._materials import system_trust
+from ._options import TLSOptions
+
+__all__ = ["situated_hint", "untrusted_hint"]
+
+
+def untrusted_hint(options: TLSOptions) -> str:
+    """The ``cert-untrusted`` hint for the trust source these options verify against."""
+    if options.ca_file:
+        return (
+            f"Only the CAs in tlsCAFile ({options.ca_file}) are trusted and none of them "
+            "issued the server's chain: put the certificate of the CA that signed the "
+            "server's certificate (or of its root) in that file, and check that the server "
+            "sends its intermediate certificates."
+        )
+    trust = system_trust()
+    where = trust.cafile or trust.capath
+    if trust.source.startswith("certifi"):
+        return (
+            "No tlsCAFile was given and the system has no CA store, so certifi's bundle "
+            f"({where}) was used; it holds public CAs only. For a server whose certificate "
+            "a private CA issued, set tlsCAFile to that CA's certificate."
+        )
+    return (
+        f"No tlsCAFile was given, so the system CA store ({where}) was used. For a server "
+        "whose certificate a private CA issued, set tlsCAFile to that CA's certificate; "
+        "for a public CA, update the system's CA certificates."
+    )
+
+
+def situated_hint(code: str, options: Optional[TLSOptions]) -> Optional[str]:
+    """The hint for ``code`` given ``options``, or None when the default hint fits."""
+    if options is None:
+        return None
+    if code == "cert-untrusted":
+        return untrusted_hint(options)
+    if code == "no-shared-cipher" and options.profile == "legacy":
+        return (
+            "Even tlsProfile=legacy (already set) offers no cipher suite the server accepts: "
+            "the server wants a suite tlsplug never offers; its log names the suite."
+        )
+    return None
