@@ -238,7 +238,7 @@ def _closed_port() -> int:
 def test_refused_connect_is_connect_failed_and_still_an_oserror(backend_name: str) -> None:
     """Nothing listening: connect-failed, a HandshakeError and OSError, hint naming the port."""
     port = _closed_port()
-    with pytest.raises(OSError) as info:
+    with pytest.raises(OSError, match=r"cannot connect to 127\.0\.0\.1") as info:
         tlsplug.connect(("127.0.0.1", port), TLSOptions(enabled=True, backend=backend_name))
     error = info.value
     assert isinstance(error, HandshakeError)

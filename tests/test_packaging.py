@@ -15,6 +15,17 @@ def test_core_version_is_the_installed_distributions() -> None:
     assert metadata.version("tlsplug") == tlsplug.__version__
 
 
+def test_pyopenssl_extra_asks_for_the_backend_of_the_same_minor_series() -> None:
+    """``tlsplug[pyopenssl]`` requires tlsplug-pyopenssl of this version's minor series."""
+    extras = [r for r in metadata.requires("tlsplug") or [] if r.startswith("tlsplug-pyopenssl")]
+    assert len(extras) == 1, extras
+    major, minor, _ = tlsplug.__version__.split(".", 2)
+    spec = re.sub(r"\s", "", extras[0].split(";")[0])[len("tlsplug-pyopenssl"):]
+    assert set(spec.split(",")) == {f">={tlsplug.__version__}", f"<{major}.{int(minor) + 1}"}
+    marker = extras[0].split(";")[1].replace("'", '"').replace(" ", "")
+    assert marker == 'extra=="pyopenssl"'
+
+
 def test_backend_is_released_with_the_core_and_bounds_its_minor_series() -> None:
     """tlsplug-pyopenssl has the core's version and requires tlsplug of that minor series."""
     try:

@@ -36,8 +36,8 @@ if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on 
     from . import ocsp as ocsp
     from . import testing as testing
 
-# The one version source of both distributions (hatch reads it here; the backend's
-# tlsplug_pyopenssl.__version__ is always the same and bounds tlsplug to this minor series).
+# The distribution's one version source (hatch reads it here). tlsplug-pyopenssl is released
+# with the same version and requires this minor series (tests/test_packaging.py checks both).
 __version__ = "0.1.0"
 
 # Public submodules, imported on first attribute access (PEP 562) so `import tlsplug` stays
@@ -45,11 +45,13 @@ __version__ = "0.1.0"
 _SUBMODULES = frozenset({"aio", "backend", "ocsp", "testing"})
 
 
-def __getattr__(name: str) -> ModuleType:
-    if name in _SUBMODULES:
-        # import_module also binds the submodule on this package: the next access is direct.
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if not TYPE_CHECKING:  # type checkers see the imports above, so `tlsplug.typo` stays an error
+
+    def __getattr__(name: str) -> ModuleType:
+        if name in _SUBMODULES:
+            # import_module also binds the submodule on the package: the next access is direct.
+            return importlib.import_module(f"{__name__}.{name}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> List[str]:
