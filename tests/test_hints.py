@@ -259,3 +259,49 @@ def test_refused_connect_under_asyncio_is_connect_failed(backend_name: str) -> N
         asyncio.run(run())
     assert info.value.code == "connect-failed"
     assert f"127.0.0.1:{port}" in info.value.hint
+
+
+# -- client certificates: missing versus refused ------------------------------------------------
+
+
+def _client_cert_error(server: TLSServer, options: TLSOptions) -> HandshakeError:
+    """Connect, read the greeting, and return the handshake-failure the refusal raised."""
+    with pytest.raises(HandshakeError) as info:
+        tls = tlsplug.connect(server.address, options, timeout=10.0, server_hostname="localhost")
+        try:
+            # TLS 1.3: the server's verdict on our certificate arrives after the handshake.
+            while tls.recv(1024):
+                pass
+        finally:
+            tls.close()
+    assert info.value.code == "handshake-failure"
+    return info.value
+
+
+def test_missing_client_certificate_says_to_set_one(
+    backend_name: str, pki: PKI, pki_files: PKIFiles, tls_server: Callable[..., TLSServer]
+) -> None:
+    """A server requiring a client certificate, none given: set tlsCertificateKeyFile."""
+    server = tls_server(require_client_cert=pki.intermediate, mode="greeting")
+    error = _client_cert_error(
+        server, TLSOptions(ca_file=str(pki_files.ca_file), backend=backend_name)
+    )
+    assert error.hint.startswith("The server requires a client certificate: set ")
+
+
+def test_refused_client_certificate_names_the_file(
+    backend_name: str, pki: PKI, pki_files: PKIFiles, tls_server: Callable[..., TLSServer],
+    tmp_path: Path,
+) -> None:
+    """A client certificate from a CA the server does not trust: the hint names the file."""
+    stranger = CA("a root the server does not trust").issue_cert(
+        "client.tlsplug.test", client=True, server=False
+    )
+    files = stranger.write(tmp_path, basename="stranger")
+    server = tls_server(require_client_cert=pki.intermediate, mode="greeting")
+    error = _client_cert_error(server, TLSOptions(
+        ca_file=str(pki_files.ca_file), certificate_key_file=str(files.combined_file),
+        backend=backend_name,
+    ))
+    assert f"tlsCertificateKeyFile ({files.combined_file})" in error.hint
+    assert "set tlsCertificateKeyFile" not in error.hint

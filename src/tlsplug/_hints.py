@@ -12,7 +12,7 @@ from typing import Optional
 from ._materials import system_trust
 from ._options import TLSOptions
 
-__all__ = ["situated_hint", "untrusted_hint"]
+__all__ = ["client_cert_hint", "situated_hint", "untrusted_hint"]
 
 
 def untrusted_hint(options: TLSOptions) -> str:
@@ -36,6 +36,20 @@ def untrusted_hint(options: TLSOptions) -> str:
         f"No tlsCAFile was given, so the system CA store ({where}) was used. For a server "
         "whose certificate a private CA issued, set tlsCAFile to that CA's certificate; "
         "for a public CA, update the system's CA certificates."
+    )
+
+
+def client_cert_hint(options: Optional[TLSOptions]) -> str:
+    """The hint when the server refused our client certificate, or wanted one we lack."""
+    if options is not None and options.certificate_key_file:
+        return (
+            f"The server did not accept the certificate in tlsCertificateKeyFile "
+            f"({options.certificate_key_file}): it must be issued for client authentication by "
+            "a CA the server trusts; the server's log says which check failed."
+        )
+    return (
+        "The server requires a client certificate: set tlsCertificateKeyFile to a certificate "
+        "(with its key) issued for client authentication by a CA the server trusts."
     )
 
 

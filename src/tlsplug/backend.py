@@ -34,7 +34,7 @@ from ._errors import (
     TLSError,
     error_for_code,
 )
-from ._hints import situated_hint
+from ._hints import client_cert_hint, situated_hint
 from ._hostname import certificate_matches
 from ._materials import MAX_FILE_SIZE, Materials, Trust, load_materials, system_trust
 from ._options import TLSOptions
@@ -111,6 +111,7 @@ __all__ = [
     "WantWriteError",
     "certificate_matches",
     "certificate_violation",
+    "client_cert_hint",
     "code_for_verify_error",
     "error_for_code",
     "load_materials",

@@ -125,6 +125,7 @@ class StdlibContext:
             raise
         wrapped = StdlibTLSSocket(tls, server_hostname, resume)
         wrapped._ocsp = tracker
+        wrapped._options = self.options
         return wrapped
 
     def wrap_buffers(self, server_hostname: Optional[str] = None) -> StdlibTLSBuffer:

@@ -24,6 +24,7 @@ from tlsplug.backend import (
     PROTOCOL_VERSION_REASONS,
     TLSError,
     TLSOptions,
+    client_cert_hint,
     code_for_verify_error,
     error_for_code,
     reason_token,
@@ -146,10 +147,7 @@ def _translate_ssl_error(
             "the server refused the client certificate, or requires one and none was given "
             f"(tlsCertificateKeyFile) ({native})"
         )
-        hint = (
-            "Set tlsCertificateKeyFile to a certificate the server's CA issued for client "
-            "authentication; the server's log says which check failed."
-        )
+        hint = client_cert_hint(options)
     elif reason == LEGACY_RENEGOTIATION_REASON:
         code = "handshake-failure"
         message = f"the server does not support secure renegotiation ({native})"

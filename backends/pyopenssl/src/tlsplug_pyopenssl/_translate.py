@@ -27,6 +27,7 @@ from tlsplug.backend import (
     TLSError,
     WantReadError,
     WantWriteError,
+    client_cert_hint,
     code_for_verify_error,
     error_for_code,
     reason_token,
@@ -214,10 +215,7 @@ def _translate_ssl_error(
                 "handshake-failure",
                 "the server refused the client certificate, or requires one and none was "
                 "given (tlsCertificateKeyFile)",
-                hint=(
-                    "Set tlsCertificateKeyFile to a certificate the server's CA issued for "
-                    "client authentication; the server's log says which check failed."
-                ),
+                hint=client_cert_hint(state.options if state is not None else None),
             )
         if token == LEGACY_RENEGOTIATION_REASON:
             return make(
