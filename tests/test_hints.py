@@ -264,16 +264,21 @@ def test_refused_connect_under_asyncio_is_connect_failed(backend_name: str) -> N
 # -- client certificates: missing versus refused ------------------------------------------------
 
 
+def _read_all(server: TLSServer, options: TLSOptions) -> None:
+    """Connect and read until the server closes (or the refusal raises)."""
+    tls = tlsplug.connect(server.address, options, timeout=10.0, server_hostname="localhost")
+    try:
+        # TLS 1.3: the server's verdict on our certificate arrives after the handshake.
+        while tls.recv(1024):
+            pass
+    finally:
+        tls.close()
+
+
 def _client_cert_error(server: TLSServer, options: TLSOptions) -> HandshakeError:
-    """Connect, read the greeting, and return the handshake-failure the refusal raised."""
+    """The handshake-failure the server's refusal of our client certificate raised."""
     with pytest.raises(HandshakeError) as info:
-        tls = tlsplug.connect(server.address, options, timeout=10.0, server_hostname="localhost")
-        try:
-            # TLS 1.3: the server's verdict on our certificate arrives after the handshake.
-            while tls.recv(1024):
-                pass
-        finally:
-            tls.close()
+        _read_all(server, options)
     assert info.value.code == "handshake-failure"
     return info.value
 
