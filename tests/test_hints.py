@@ -71,6 +71,32 @@ def test_untrusted_over_buffers_gets_the_same_hint(
     assert f"tlsCAFile ({other})" in info.value.hint
 
 
+def test_protocol_version_under_legacy_does_not_suggest_legacy() -> None:
+    """When tlsProfile=legacy is already set, the protocol-version hint does not advise it."""
+    hint = situated_hint("protocol-version", TLSOptions(enabled=True, profile="legacy"))
+    assert hint is not None
+    assert hint.startswith("tlsProfile=legacy (already set)")
+    assert situated_hint("protocol-version", TLSOptions(enabled=True)) is None
+
+
+def test_protocol_version_under_modern_still_suggests_legacy(
+    backend_name: str, tls_server: Callable[..., TLSServer], tmp_path: Path
+) -> None:
+    """A TLS 1.1-only server under modern: the default hint, naming tlsProfile=legacy."""
+    import ssl
+
+    rsa_root = CA("an RSA root", key_type="rsa")
+    ca_file = rsa_root.write_cert(tmp_path / "rsa-ca.pem")
+    leaf = rsa_root.issue_cert("localhost", "127.0.0.1")  # the legacy suite needs RSA
+    server = tls_server(leaf, legacy=True, max_version=ssl.TLSVersion.TLSv1_1)
+    with pytest.raises(HandshakeError) as info:
+        tlsplug.connect(server.address, TLSOptions(
+            ca_file=str(ca_file), backend=backend_name,
+        ), timeout=10.0, server_hostname="localhost")
+    assert info.value.code == "protocol-version"
+    assert "Old servers need tlsProfile=legacy" in info.value.hint
+
+
 def test_no_shared_cipher_under_legacy_does_not_suggest_legacy() -> None:
     """When tlsProfile=legacy is already set, the no-shared-cipher hint says so."""
     hint = situated_hint("no-shared-cipher", TLSOptions(enabled=True, profile="legacy"))

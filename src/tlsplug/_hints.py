@@ -59,6 +59,12 @@ def situated_hint(code: str, options: Optional[TLSOptions]) -> Optional[str]:
         return None
     if code == "cert-untrusted":
         return untrusted_hint(options)
+    if code == "protocol-version" and options.profile == "legacy":
+        return (
+            "tlsProfile=legacy (already set) accepts TLS 1.0 to 1.3 and the server offers none "
+            "of them: it speaks only SSL 3.0 or older, which OpenSSL no longer implements; the "
+            "server must be upgraded."
+        )
     if code == "no-shared-cipher" and options.profile == "legacy":
         return (
             "Even tlsProfile=legacy (already set) offers no cipher suite the server accepts: "

@@ -126,6 +126,7 @@ def _translate_ssl_error(
     if reason in PROTOCOL_VERSION_REASONS or reason.endswith("_ALERT_PROTOCOL_VERSION"):
         code = "protocol-version"
         message = f"no TLS version in common with the server {where} ({native})"
+        hint = situated_hint(code, options)
     elif reason in NO_SHARED_CIPHER_REASONS or (
         reason in HANDSHAKE_FAILURE_ALERT_REASONS and not _safely(negotiated)
     ):

@@ -189,7 +189,8 @@ def _translate_ssl_error(
             return make(
                 "protocol-version",
                 "no TLS version in common with the server",
-                hint=(
+                hint=situated_hint("protocol-version", state.options if state else None)
+                or (
                     "The server and client share no TLS version. Old servers need "
                     f"tlsProfile=legacy. OpenSSL in use: {openssl_version()} (pyOpenSSL's)."
                 ),
