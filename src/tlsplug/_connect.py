@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Optional, Tuple
 
@@ -10,7 +11,29 @@ from ._options import TLSOptions
 from ._protocols import TLSSocket
 from ._registry import create_context
 
-__all__ = ["connect"]
+__all__ = ["connect", "connect_error"]
+
+
+def connect_error(exc: OSError, host: str, port: int, backend: Optional[str]) -> HandshakeError:
+    """The error for a failed TCP connect (before any TLS byte): ``timeout`` or ``connect-failed``.
+
+    Shared by ``connect``, ``tlsplug.aio`` and ``tlsplug check`` so all three say the same.
+    """
+    where = f"{host}:{port}"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return HandshakeError(f"connecting to {where} timed out", code="timeout", backend=backend)
+    if isinstance(exc, socket.gaierror):
+        hint = f"The host name {host!r} does not resolve: check its spelling and the DNS."
+    elif exc.errno == errno.ECONNREFUSED:
+        hint = f"Nothing accepts connections on {where}: check the port and that the server runs."
+    elif exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        hint = f"There is no route to {host}: check the address, the network and the firewall."
+    else:
+        hint = "Check the host, the port and that the server runs."
+    return HandshakeError(
+        f"cannot connect to {where}: {exc.strerror or exc}", code="connect-failed",
+        backend=backend, hint=hint,
+    )
 
 
 def connect(
@@ -25,13 +48,8 @@ def connect(
     host, port = address
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
-    except socket.timeout as exc:
-        raise HandshakeError(f"connecting to {host}:{port} timed out", code="timeout",
-                             backend=context.backend_name) from exc
     except OSError as exc:
-        raise HandshakeError(f"cannot connect to {host}:{port}: {exc.strerror or exc}",
-                             code="connection-closed", backend=context.backend_name,
-                             hint="Check the host, the port and that the server runs.") from exc
+        raise connect_error(exc, host, port, context.backend_name) from exc
     try:
         return context.wrap_socket(sock, server_hostname=server_hostname or host)
     except BaseException:

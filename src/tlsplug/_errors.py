@@ -17,10 +17,11 @@ __all__ = [
 
 # Default hints: the troubleshooting knowledge users otherwise search the web for.
 _HINTS = {
-    "invalid-option": "Check the option's value: booleans are 'true' or 'false'.",
-    "conflicting-options": (
-        "Give only one of the conflicting options; tlsInsecure already implies the others."
+    "invalid-option": (
+        "Check the value of the option named above; `tlsplug options --help` lists every "
+        "option and the values it takes."
     ),
+    "conflicting-options": "Give only one of the conflicting options.",
     "unknown-option": "Check the spelling of the option name.",
     "file-not-found": "Check the path; relative paths are resolved from the current directory.",
     "file-unreadable": "Check the file's permissions for the user running the program.",
@@ -29,9 +30,12 @@ _HINTS = {
         "tlsCertificateKeyFile must hold the client certificate and the private key that "
         "belongs to it."
     ),
-    "bad-password": "tlsCertificateKeyFilePassword does not decrypt the private key.",
+    "bad-password": (
+        "Check tlsCertificateKeyFilePassword; in a connection string, percent-encode its "
+        "reserved characters."
+    ),
     "password-required": "The private key is encrypted: set tlsCertificateKeyFilePassword.",
-    "backend-not-found": "Install the backend's package, or choose an installed one.",
+    "backend-not-found": "Choose one of the installed backends (`tlsplug backends`).",
     "backend-unavailable": "The backend's package is installed but cannot be loaded.",
     "unsupported-option": "Choose a backend that supports this option (see `tlsplug backends`).",
     "protocol-version": (
@@ -44,11 +48,13 @@ _HINTS = {
     ),
     "handshake-failure": "The TLS handshake failed; the server's log usually says why.",
     "connection-closed": "The peer closed the connection; is this the TLS port?",
+    "connect-failed": "Check the host, the port and that the server runs.",
     "not-tls": "The peer does not speak TLS on this port: check the port or disable tls.",
     "timeout": "The peer did not answer in time; check the address and the firewall.",
+    # Backends replace it with _hints.untrusted_hint, which knows the trust source in use.
     "cert-untrusted": (
-        "The server's certificate chain does not lead to a trusted root: set tlsCAFile to "
-        "the CA that issued it (or install certifi for the public web PKI)."
+        "The server's certificate chain does not lead to a trusted root: tlsCAFile must "
+        "hold the CA that issued it."
     ),
     "cert-expired": "The server's certificate has expired; renew it on the server.",
     "cert-not-yet-valid": (
@@ -153,6 +159,7 @@ class HandshakeError(TLSError, ssl.SSLError):
             "no-shared-cipher",
             "handshake-failure",
             "connection-closed",
+            "connect-failed",
             "not-tls",
             "timeout",
         }

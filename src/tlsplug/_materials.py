@@ -75,8 +75,20 @@ class Materials:
     client_source: Optional[str] = None
 
 
-def _error(option: str, path: str, message: str, code: str) -> ConfigurationError:
-    return ConfigurationError(f"{option} {path!r}: {message}", code=code, option=option, path=path)
+def _error(
+    option: str, path: str, message: str, code: str, hint: Optional[str] = None
+) -> ConfigurationError:
+    return ConfigurationError(
+        f"{option} {path!r}: {message}", code=code, option=option, path=path, hint=hint
+    )
+
+
+# The password is right in the key's own tool but wrong here: usually a connection string
+# that did not percent-encode it (RFC 3986: '&', '%', '@', ':', '/' ... end or change it).
+_BAD_PASSWORD_HINT = (
+    "Check tlsCertificateKeyFilePassword; in a connection string, percent-encode its reserved "
+    "characters (e.g. '%' as %25, '&' as %26, '@' as %40)."
+)
 
 
 def read_option_file(option: str, path: str) -> bytes:
@@ -375,10 +387,12 @@ def _load_client(
     certs = _blocks(data, ("CERTIFICATE",))
     keys = _blocks(key_data if key_data is not None else data, _KEY_KINDS)
 
-    def fail(opt: str, at: Optional[str], message: str, code: str) -> ConfigurationError:
+    def fail(
+        opt: str, at: Optional[str], message: str, code: str, hint: Optional[str] = None
+    ) -> ConfigurationError:
         if at is None:
-            return ConfigurationError(f"{opt}: {message}", code=code, option=opt)
-        return _error(opt, at, message, code)
+            return ConfigurationError(f"{opt}: {message}", code=code, option=opt, hint=hint)
+        return _error(opt, at, message, code, hint)
 
     if not certs:
         raise fail(option, where, "no PEM certificate found", "invalid-file")
@@ -405,13 +419,14 @@ def _load_client(
         raise fail(
             "tlsCertificateKeyFilePassword", key_where,
             "a password was given but the private key is not encrypted", "bad-password",
+            hint="Remove tlsCertificateKeyFilePassword: this key needs none.",
         ) from None
     except ValueError as exc:
         if secret is not None and b"ENCRYPTED" in keys[0]:
             # Never chain: some cryptography versions put input material in the message.
             raise fail(
                 "tlsCertificateKeyFilePassword", key_where,
-                "the password does not decrypt the key", "bad-password",
+                "the password does not decrypt the key", "bad-password", hint=_BAD_PASSWORD_HINT,
             ) from None
         detail = f" ({exc})" if key_where is not None else ""
         raise fail(key_option, key_where, f"malformed private key{detail}",

@@ -87,8 +87,10 @@ def fingerprint(data: Union[str, bytes]) -> str:
     return f"{len(raw)} bytes, sha256:{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
-def _fail(option: str, message: str, code: str = "invalid-option") -> ConfigurationError:
-    return ConfigurationError(f"{option}: {message}", code=code, option=option)
+def _fail(
+    option: str, message: str, code: str = "invalid-option", hint: Optional[str] = None
+) -> ConfigurationError:
+    return ConfigurationError(f"{option}: {message}", code=code, option=option, hint=hint)
 
 
 class _HashMemo:
@@ -239,6 +241,7 @@ class TLSOptions(_HashMemo):
                     f"cannot be combined with {URI_NAMES[second]}"
                     + (" (tlsInsecure already implies it)" if first == "insecure" else ""),
                     code="conflicting-options",
+                    hint=f"Give {URI_NAMES[first]} or {URI_NAMES[second]}, not both.",
                 )
         if self.crl_file is not None:
             for name in _CRL_USELESS_WITH:
@@ -247,6 +250,8 @@ class TLSOptions(_HashMemo):
                         "tlsCRLFile",
                         f"is never consulted when {URI_NAMES[name]}=true",
                         code="conflicting-options",
+                        hint=f"Remove tlsCRLFile, or remove {URI_NAMES[name]}=true so the CRL "
+                        "is checked.",
                     )
         if not self.strict_x509:
             for name in _STRICT_USELESS_WITH:
@@ -260,10 +265,16 @@ class TLSOptions(_HashMemo):
         needs_tls = [URI_NAMES.get(n, n) for n in self._tls_requiring_fields()]
         if needs_tls:
             if self.enabled is False:
+                if len(needs_tls) == 1:
+                    names, verb = needs_tls[0], "requires"
+                else:
+                    names, verb = f"{', '.join(needs_tls[:-1])} and {needs_tls[-1]}", "require"
                 raise _fail(
                     needs_tls[0],
-                    f"{', '.join(needs_tls)} require TLS, but tls=false was given",
+                    f"{names} {verb} TLS, but tls=false was given",
                     code="conflicting-options",
+                    hint=f"Remove tls=false to connect with TLS, or remove {names} to connect "
+                    "without it.",
                 )
             if self.enabled is None:
                 object.__setattr__(self, "enabled", True)

@@ -15,7 +15,28 @@ __all__ = [
     "NOT_TLS_REASONS",
     "NO_SHARED_CIPHER_REASONS",
     "PROTOCOL_VERSION_REASONS",
+    "reason_token",
 ]
+
+# The spellings OpenSSL gave the alerts SSLv3 defined (reasons 1010-1047) when it dropped
+# SSLv3; the numbers never changed. 3.0 (and CPython's _ssl tables): "sslv3 alert handshake
+# failure"; 3.2-3.x: "ssl/tls alert handshake failure" (cryptography 42's wheel); 4.0: "tls
+# alert handshake failure". A backend that reads OpenSSL's text gets the 3.0 token back.
+_RENAMED_ALERT_PREFIXES = ("SSL/TLS_ALERT_", "TLS_ALERT_")
+
+
+def reason_token(reason: str) -> str:
+    """The vocabulary token of an OpenSSL reason: ``SSL_R_*`` minus prefix, 3.0 spelling.
+
+    Accepts ``SSLError.reason`` (``"SSLV3_ALERT_HANDSHAKE_FAILURE"``) as well as the text
+    OpenSSL's error queue gives (``"ssl/tls alert handshake failure"``).
+    """
+    token = reason.strip().upper().replace(" ", "_").replace("-", "_")
+    for prefix in _RENAMED_ALERT_PREFIXES:
+        if token.startswith(prefix):
+            return "SSLV3_ALERT_" + token[len(prefix) :]
+    return token
+
 
 # OpenSSL reason strings (``SSLError.reason``), grouped by the code they mean. Reasons are
 # stable across OpenSSL 1.1.1, 3.0 and 3.x; a few were renamed, so both spellings are listed.

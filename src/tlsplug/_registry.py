@@ -25,6 +25,9 @@ __all__ = [
 
 GROUP = "tlsplug.backends"
 ENV_VAR = "TLSPLUG_BACKEND"
+# Backends published by the tlsplug project: name -> how to install it. Only real packages
+# are ever suggested; any other name gets the list of installed backends instead.
+_KNOWN_PACKAGES = {"pyopenssl": "pip install 'tlsplug[pyopenssl]' (the tlsplug-pyopenssl package)"}
 
 _lock = threading.Lock()
 _loaded: Dict[str, Backend] = {}
@@ -81,8 +84,34 @@ def available_backends() -> List[str]:
     return sorted(names, key=lambda n: (-priorities.get(n, 0), n))
 
 
+def _not_found(name: str, key: str, installed: str, source: str) -> ConfigurationError:
+    """``backend-not-found`` naming where the name came from and what would help."""
+    if source == ENV_VAR:
+        where = f"{ENV_VAR}={name} (environment variable)"
+        other = f"set {ENV_VAR} to one of: {installed}, or unset it to let tlsplug choose"
+    elif source == "tlsBackend":
+        where = f"tlsBackend={name}"
+        other = f"set tlsBackend to one of: {installed}, or remove it to let tlsplug choose"
+    else:
+        where = f"get_backend({name!r})"
+        other = f"use one of: {installed}"
+    install = _KNOWN_PACKAGES.get(key)
+    hint = f"Install it: {install}; or {other}." if install else f"{other[0].upper()}{other[1:]}."
+    return ConfigurationError(
+        f"{where}: no TLS backend named {name!r} is installed (installed: {installed})",
+        code="backend-not-found",
+        option=ENV_VAR if source == ENV_VAR else "tlsBackend",
+        hint=hint,
+    )
+
+
 def get_backend(name: str) -> Backend:
     """The backend registered as ``name``; loads only that entry point."""
+    return _get_backend(name, "get_backend")
+
+
+def _get_backend(name: str, source: str) -> Backend:
+    """``get_backend``; ``source`` (tlsBackend, TLSPLUG_BACKEND, ...) words its errors."""
     key = name.strip().lower()
     with _lock:
         if key in _loaded:
@@ -90,13 +119,7 @@ def get_backend(name: str) -> Backend:
     eps = _entry_points()
     ep = eps.get(key)
     if ep is None:
-        installed = ", ".join(sorted(eps)) or "none"
-        raise ConfigurationError(
-            f"no TLS backend named {name!r} (installed: {installed})",
-            code="backend-not-found",
-            option="tlsBackend",
-            hint=f"Install it (pip install 'tlsplug-{key}') or use one of: {installed}.",
-        )
+        raise _not_found(name.strip(), key, ", ".join(sorted(eps)) or "none", source)
     try:
         backend = ep.load()
     except Exception as exc:
@@ -116,10 +139,13 @@ def get_backend(name: str) -> Backend:
 
 def select_backend(options: Optional[TLSOptions] = None) -> Backend:
     """``options.backend``, else ``$TLSPLUG_BACKEND``, else the best loadable backend."""
-    name = (options.backend if options is not None else None) or os.environ.get(ENV_VAR, "")
-    name = name.strip().lower() or "auto"
-    if name != "auto":
-        return get_backend(name)
+    name = options.backend if options is not None else None
+    source = "tlsBackend"
+    if not name:
+        name, source = os.environ.get(ENV_VAR, ""), ENV_VAR
+    name = name.strip() or "auto"
+    if name.lower() != "auto":
+        return _get_backend(name, source)
     return _select_auto()
 
 

@@ -36,6 +36,25 @@ _UNSUPPORTED_LEGACY = {
     "ssl_keyfile": "put the certificate and its key in one PEM file for tlsCertificateKeyFile",
     "ssl_ciphers": "choose a tlsProfile (modern or legacy) instead of a cipher string",
 }
+# libpq's TLS parameters (PostgreSQL manual, "Parameter Key Words"), as people carry them
+# over from a postgresql:// URI: difflib would suggest "ssl" for "sslmode", which is wrong.
+_LIBPQ = {
+    "sslrootcert": "tlsCAFile",
+    "sslcert": "tlsCertificateKeyFile (one PEM file with the certificate and its key)",
+    "sslkey": "tlsCertificateKeyFile (one PEM file with the certificate and its key)",
+    "sslcrl": "tlsCRLFile",
+    "sslpassword": "tlsCertificateKeyFilePassword",
+}
+# sslmode value -> what tlsplug says instead. tlsplug has no opportunistic TLS ("allow",
+# "prefer"): a connection is verified TLS or plaintext, by choice.
+_SSLMODES = {
+    "disable": "tls=false",
+    "allow": "tls=true, or tls=false (tlsplug never falls back from one to the other)",
+    "prefer": "tls=true, or tls=false (tlsplug never falls back from one to the other)",
+    "require": "tls=true&tlsInsecure=true to encrypt without verifying (insecure), or tls=true",
+    "verify-ca": "tls=true&tlsAllowInvalidHostnames=true (chain verified, host name not)",
+    "verify-full": "tls=true (the chain and the host name are verified by default)",
+}
 _KNOWN_NAMES = sorted({*URI_NAMES.values(), "ssl", *_LEGACY, *_KWARG_ONLY})
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -46,7 +65,23 @@ def _suggest(key: str) -> str:
     return f"; did you mean {lowered[close[0]]}?" if close else ""
 
 
-def _unknown(key: str) -> ConfigurationError:
+def _unknown(key: str, value: Any = None) -> ConfigurationError:
+    lower = key.lower()
+    if lower == "sslmode":
+        mode = value.lower() if isinstance(value, str) else ""
+        instead = _SSLMODES.get(mode, "tls=true (verify-full) or tls=false (disable)")
+        shown = f"={mode}" if mode in _SSLMODES else ""
+        return ConfigurationError(
+            f"unknown option {key}{shown}: that is libpq's spelling; tlsplug's is {instead}",
+            code="unknown-option", option=key,
+            hint=f"Replace {key}{shown} with {instead}.",
+        )
+    if lower in _LIBPQ:  # the value is never echoed: sslpassword is a secret
+        return ConfigurationError(
+            f"unknown option {key!r}: that is libpq's spelling; tlsplug's is {_LIBPQ[lower]}",
+            code="unknown-option", option=key,
+            hint=f"Replace {key} with {_LIBPQ[lower].split(' ')[0]}.",
+        )
     return ConfigurationError(
         f"unknown option {key!r}{_suggest(key)}", code="unknown-option", option=key
     )
@@ -58,11 +93,17 @@ def _is_tls_key(key: str) -> bool:
 
 def _decode(raw: str, what: str) -> str:
     if _BAD_PERCENT.search(raw):
-        raise ConfigurationError(f"{what}: invalid percent-encoding", option=what)
+        raise ConfigurationError(
+            f"{what}: invalid percent-encoding", option=what,
+            hint="A '%' in a connection string starts an escape: write a literal '%' as %25.",
+        )
     try:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigurationError(f"{what}: not UTF-8 after percent-decoding", option=what) from exc
+        raise ConfigurationError(
+            f"{what}: not UTF-8 after percent-decoding", option=what,
+            hint="Percent-encode the UTF-8 bytes of the text (e.g. 'é' as %C3%A9).",
+        ) from exc
 
 
 def _split_uri(uri: str) -> Tuple[str, List[Tuple[str, str]]]:
@@ -70,7 +111,9 @@ def _split_uri(uri: str) -> Tuple[str, List[Tuple[str, str]]]:
     scheme, sep, rest = uri.partition("://")
     if not sep or not scheme:
         raise ConfigurationError(
-            "not a connection string: expected scheme://hosts[/db][?options]", option="uri"
+            "not a connection string: expected scheme://hosts[/db][?options]", option="uri",
+            hint="Pass a URI such as 'mongodb://db.example.com/?tls=true', or None and the "
+            "options as keyword arguments.",
         )
     _, _, query = rest.partition("?")
     pairs: List[Tuple[str, str]] = []
@@ -137,7 +180,7 @@ def _uri_values(pairs: List[Tuple[str, str]]) -> Dict[str, Any]:
             lower = key.lower()
         field = _KEYS.get(lower)
         if field is None:
-            raise _unknown(key)
+            raise _unknown(key, value)
         if field in URI_BOOL_FIELDS:
             flag = _coerce_bool(value)
             if flag is None:
@@ -189,7 +232,7 @@ def _kwarg_values(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
         elif key in _KWARG_ONLY or key in URI_NAMES:
             field = key
         else:
-            raise _unknown(key)
+            raise _unknown(key, value)
         if field in URI_BOOL_FIELDS:
             flag = _coerce_bool(value)
             if flag is None:
@@ -215,7 +258,10 @@ def parse_options(cls: Type[T], uri: Optional[str], kwargs: Mapping[str, Any]) -
     srv = False
     if uri is not None:
         if not isinstance(uri, str):
-            raise ConfigurationError("the connection string must be a str", option="uri")
+            raise ConfigurationError(
+                f"the connection string must be a str, not {type(uri).__name__}", option="uri",
+                hint="Pass the URI as text (decode bytes first), or None.",
+            )
         scheme, pairs = _split_uri(uri)
         srv = scheme.endswith("+srv")
         fields.update(_uri_values(pairs))

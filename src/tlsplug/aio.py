@@ -36,6 +36,7 @@ import asyncio
 from typing import Any, Awaitable, Optional, Tuple, TypeVar, Union
 
 from ._aio_protocol import DeferredOCSP, TLSProtocol, TLSTransport
+from ._connect import connect_error
 from ._errors import ConfigurationError, HandshakeError, TLSError
 from ._options import TLSOptions
 from ._protocols import ClientContext, Feature
@@ -158,11 +159,7 @@ async def open_connection(
             raise
         except OSError as exc:
             # The blocking path (tlsplug.connect) reports these the same way.
-            raise HandshakeError(
-                f"cannot connect to {host}:{port}: {exc.strerror or exc}",
-                code="connection-closed", backend=ctx.backend_name,
-                hint="Check the host, the port and that the server runs.",
-            ) from exc
+            raise connect_error(exc, host, port, ctx.backend_name) from exc
         await proto.wait_open()
 
     await _bounded(establish(), proto, timeout, f"{host}:{port}", ctx.backend_name)

@@ -40,6 +40,7 @@ from ._errors import (
     TLSError,
     error_for_code,
 )
+from ._hints import client_cert_hint, situated_hint
 from ._hostname import certificate_matches
 from ._materials import MAX_FILE_SIZE, Materials, Trust, load_materials, system_trust
 from ._options import TLSOptions
@@ -73,6 +74,7 @@ from ._reasons import (
     NO_SHARED_CIPHER_REASONS,
     NOT_TLS_REASONS,
     PROTOCOL_VERSION_REASONS,
+    reason_token,
 )
 from ._sessions import SessionKey, SessionStore, session_key
 from ._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_write
@@ -121,6 +123,7 @@ __all__ = [
     "WantWriteError",
     "certificate_matches",
     "certificate_violation",
+    "client_cert_hint",
     "code_for_verify_error",
     "error_for_code",
     "is_strict_rule",
@@ -129,6 +132,8 @@ __all__ = [
     "no_flags",
     "normalize_hostname",
     "policy_for",
+    "reason_token",
+    "situated_hint",
     "strict_refusal",
     "strict_violation",
     "session_key",

@@ -248,14 +248,14 @@ class TestAioConformance(ConformanceHelpers):
         check_error(info.value, code, backend_name)
 
     def test_connection_refused(self, backend_name: str, world: World, aio_run: Runner) -> None:
-        """Nothing listening is connection-closed, as with tlsplug.connect."""
+        """Nothing listening is connect-failed, as with tlsplug.connect."""
         from tlsplug.testing.ocsp_responder import closed_port_url
 
         port = int(closed_port_url().rsplit(":", 1)[1].split("/")[0])
         ctx = self.context(backend_name, ca_file=world.ca_file)
         with pytest.raises(TLSError) as info:
             aio_run(tlsplug.aio.open_connection("127.0.0.1", port, context=ctx, timeout=TIMEOUT))
-        err = check_error(info.value, "connection-closed", backend_name)
+        err = check_error(info.value, "connect-failed", backend_name)
         assert isinstance(err.__cause__, OSError)
 
     def test_handshake_timeout(

@@ -157,7 +157,7 @@ def test_every_backend_side_by_side(cli: Any, pki_files: PKIFiles, usable_backen
 
 def test_connection_refused(cli_json: CliJson, assert_valid_check_json: Any,
                             backend_name: str) -> None:
-    """Nothing listening is connection-closed with a hint, not a traceback."""
+    """Nothing listening is connect-failed with a hint naming the port, not a traceback."""
     import socket
 
     with socket.socket() as sock:
@@ -167,7 +167,9 @@ def test_connection_refused(cli_json: CliJson, assert_valid_check_json: Any,
                            "--timeout", TIMEOUT)
     assert_valid_check_json(doc)
     assert status == 1
-    assert _only_result(doc)["error"]["code"] == "connection-closed"
+    error = _only_result(doc)["error"]
+    assert error["code"] == "connect-failed"
+    assert f"Nothing accepts connections on 127.0.0.1:{port}" in error["hint"]
 
 
 def test_invalid_options_exit_2(cli: Any, cli_json: CliJson,

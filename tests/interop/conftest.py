@@ -49,6 +49,10 @@ _T = TypeVar("_T")
 # -- binaries ------------------------------------------------------------------------------
 
 
+MISSING_PACKAGES: Dict[str, None] = {}
+"""Debian packages whose binaries some test did not find, in order (the terminal summary)."""
+
+
 def need_binary(name: str, package: str) -> str:
     """Return the path of ``name``; fail under ``CI``, else skip naming the Debian package."""
     path = shutil.which(name) or shutil.which(
@@ -56,6 +60,7 @@ def need_binary(name: str, package: str) -> str:
     )
     if path:
         return path
+    MISSING_PACKAGES[package] = None
     unavailable(f"{name} not found: apt-get install {package} (or run .ci/install-interop-deps)")
 
 
@@ -64,6 +69,43 @@ def unavailable(message: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly how many interop tests did not run for missing servers, and which packages.
+
+    A run that skipped most of the suite must not look like a pass (issue 15): one line,
+    red, naming the Debian packages to install.
+    """
+    outcomes: Dict[str, str] = {}
+    for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
+        for report in terminalreporter.stats.get(key, []):
+            # A failed or skipped phase wins over the passed ones of the same test.
+            if (
+                "interop" in getattr(report, "keywords", {})
+                and report.nodeid
+                and (key != "passed" or report.nodeid not in outcomes)
+            ):
+                outcomes[report.nodeid] = key
+    skipped = sum(1 for outcome in outcomes.values() if outcome == "skipped")
+    if not MISSING_PACKAGES and not skipped:
+        return
+    packages = ", ".join(MISSING_PACKAGES) or "none"
+    verdict = "FAILED (CI is set)" if os.environ.get("CI") else "SKIPPED"
+    count = skipped if not os.environ.get("CI") else sum(
+        1 for outcome in outcomes.values() if outcome in ("failed", "error")
+    )
+    terminalreporter.write_sep(
+        "=",
+        f"interop: {count} of {len(outcomes)} tests {verdict} - missing: {packages}",
+        red=True,
+        bold=True,
+    )
+    if MISSING_PACKAGES:
+        terminalreporter.write_line(
+            f"install them: apt-get install {' '.join(MISSING_PACKAGES)} "
+            "(or run .ci/install-interop-deps)"
+        )
 
 
 def postgres_bindir() -> Path:
@@ -806,6 +848,7 @@ def postgres(interop_pki: InteropPKI) -> Iterator[Postgres]:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
+            MISSING_PACKAGES["postgresql"] = None
             unavailable("running as root needs the postgres user: apt-get install postgresql")
         user = "postgres"
     else:

@@ -326,6 +326,18 @@ def signer_key_of(response: ocsp.OCSPResponse, issuer: CA) -> object:
     return certs[0].public_key() if certs else issuer.certificate.public_key()
 
 
+def _utc(response: ocsp.OCSPResponse, name: str) -> Optional[datetime.datetime]:
+    """``response.<name>_utc`` (cryptography 43+), else the naive UTC ``<name>`` made aware.
+
+    The declared minimum, cryptography 42, has only the naive attributes for OCSP.
+    """
+    if hasattr(response, f"{name}_utc"):
+        value: Optional[datetime.datetime] = getattr(response, f"{name}_utc")
+        return value
+    naive: Optional[datetime.datetime] = getattr(response, name)
+    return naive.replace(tzinfo=datetime.timezone.utc) if naive is not None else None
+
+
 @pytest.mark.parametrize("signer", ["issuer", "delegate", "unrelated"])
 @pytest.mark.parametrize("status", ["good", "revoked", "unknown"])
 @pytest.mark.parametrize("key_type", KEY_TYPES)
@@ -338,15 +350,17 @@ def test_ocsp_response(key_type: str, status: str, signer: str) -> None:
     assert response.certificate_status is STATUSES[status]
     assert response.serial_number == leaf.serial
     assert isinstance(response.hash_algorithm, hashes.SHA1)
-    assert response.next_update_utc is not None
-    assert response.this_update_utc < datetime.datetime.now(datetime.timezone.utc)
-    assert response.next_update_utc > datetime.datetime.now(datetime.timezone.utc)
+    this_update, next_update = _utc(response, "this_update"), _utc(response, "next_update")
+    assert this_update is not None
+    assert next_update is not None
+    assert this_update < datetime.datetime.now(datetime.timezone.utc)
+    assert next_update > datetime.datetime.now(datetime.timezone.utc)
     key = signer_key_of(response, issuer)
     verify_signature(
         key, response.signature, response.tbs_response_bytes, response.signature_hash_algorithm
     )
     if status == "revoked":
-        assert response.revocation_time_utc is not None
+        assert _utc(response, "revocation_time") is not None
     if signer == "issuer":
         assert response.certificates == []
     else:
@@ -386,8 +400,9 @@ def test_ocsp_variants() -> None:
     leaf = issuer.issue_cert("localhost")
     now = datetime.datetime.now(datetime.timezone.utc)
     expired = ocsp.load_der_ocsp_response(issuer.ocsp_response(leaf, expired=True))
-    assert expired.next_update_utc is not None
-    assert expired.next_update_utc < now
+    expired_next = _utc(expired, "next_update")
+    assert expired_next is not None
+    assert expired_next < now
     sha256 = ocsp.load_der_ocsp_response(
         issuer.ocsp_response(leaf, hash_algorithm=hashes.SHA256(), responder_id="name")
     )
@@ -399,7 +414,7 @@ def test_ocsp_variants() -> None:
         b"0123456789abcdef"
     )
     no_next = ocsp.load_der_ocsp_response(issuer.ocsp_response(leaf, include_next_update=False))
-    assert no_next.next_update_utc is None
+    assert _utc(no_next, "next_update") is None
     forged = ocsp.load_der_ocsp_response(issuer.ocsp_response(leaf, corrupt_signature=True))
     assert forged.serial_number == leaf.serial
     with pytest.raises(InvalidSignature):

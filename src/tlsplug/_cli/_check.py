@@ -38,6 +38,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
+from .._connect import connect_error
 from .._errors import ConfigurationError, HandshakeError, SecurityWarning, TLSError
 from .._materials import describe_trust
 from .._options import TLSOptions
@@ -139,13 +140,8 @@ def _tcp(host: str, port: int, timeout: float, backend: str) -> socket.socket:
     """TCP connect, with the same error codes as ``tlsplug.connect``."""
     try:
         return socket.create_connection((host, port), timeout=timeout)
-    except socket.timeout as exc:
-        raise HandshakeError(f"connecting to {host}:{port} timed out", code="timeout",
-                             backend=backend) from exc
     except OSError as exc:
-        raise HandshakeError(f"cannot connect to {host}:{port}: {exc.strerror or exc}",
-                             code="connection-closed", backend=backend,
-                             hint="Check the host, the port and that the server runs.") from exc
+        raise connect_error(exc, host, port, backend) from exc
 
 
 def _handshake(ctx: ClientContext, sock: socket.socket, sni: str) -> TLSSocket:

@@ -53,7 +53,11 @@ class StdlibTLSBuffer:
         self._handshake_done = False
 
     def _call(self, func: Callable[[], _T]) -> _T:
-        with translate_errors(handshake=not self._handshake_done, negotiated=self._negotiated):
+        with translate_errors(
+            handshake=not self._handshake_done,
+            negotiated=self._negotiated,
+            options=self._lint_options,  # the context's options: hints say what was set
+        ):
             try:
                 return func()
             except ssl.SSLWantReadError:

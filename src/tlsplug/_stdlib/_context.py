@@ -31,9 +31,11 @@ from ._translate import BACKEND_NAME, translate
 __all__ = ["StdlibContext"]
 
 
-def _reraise(exc: Exception, negotiated: Optional[Callable[[], bool]]) -> None:
+def _reraise(
+    exc: Exception, negotiated: Optional[Callable[[], bool]], options: TLSOptions
+) -> None:
     """Raise the ``TLSError`` for a handshake failure; return when ``exc`` has none."""
-    error = translate(exc, handshake=True, negotiated=negotiated)
+    error = translate(exc, handshake=True, negotiated=negotiated, options=options)
     if error is not None:
         raise error from exc
 
@@ -101,7 +103,7 @@ class StdlibContext:
                 suppress_ragged_eofs=True, session=resume.offer() if resume else None,
             )
         except Exception as exc:  # translate_errors, inline: this runs per connection
-            _reraise(exc, None)
+            _reraise(exc, None, self.options)
             raise
         try:
             try:
@@ -110,7 +112,7 @@ class StdlibContext:
                 refusal = strict_verify_error(exc, tls, self.options)
                 if refusal is not None:  # which certificate broke which strict rule
                     raise refusal from exc
-                _reraise(exc, lambda: tls.cipher() is not None)
+                _reraise(exc, lambda: tls.cipher() is not None, self.options)
                 raise
             peer = PeerChains(tls)  # each form of the chain read from ssl once
             # _lint.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
@@ -126,6 +128,7 @@ class StdlibContext:
             raise
         wrapped = StdlibTLSSocket(tls, server_hostname, resume)
         wrapped._ocsp = tracker
+        wrapped._options = self.options
         return wrapped
 
     def wrap_buffers(self, server_hostname: Optional[str] = None) -> StdlibTLSBuffer:

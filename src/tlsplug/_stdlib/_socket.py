@@ -28,6 +28,8 @@ from ._ocsp import StdlibOCSP
 from ._translate import BACKEND_NAME, is_end_of_stream, translate
 
 if TYPE_CHECKING:
+    from tlsplug.backend import TLSOptions
+
     from ._resume import Resumption
 
 __all__ = ["StdlibTLSSocket", "unverified_chain"]
@@ -50,11 +52,11 @@ def unverified_chain(conn: Any, leaf: Optional[bytes]) -> List[bytes]:
     return as_der(chain) or ([leaf] if leaf else [])
 
 
-def _raise_translated(exc: Exception) -> None:
+def _raise_translated(exc: Exception, options: Optional[TLSOptions] = None) -> None:
     """Raise the ``TLSError`` for ``exc`` (after the handshake); return if it has none."""
     if isinstance(exc, (ssl.SSLWantReadError, ssl.SSLWantWriteError)):
         return  # non-blocking mode: ssl's own signal, unchanged (_sockcompat.py)
-    error = translate(exc, handshake=False)
+    error = translate(exc, handshake=False, options=options)
     if error is not None:
         raise error from exc
 
@@ -65,6 +67,8 @@ class StdlibTLSSocket(SocketCompat):
     backend_name = BACKEND_NAME
     #: The connection's OCSP step (set by the context after the handshake).
     _ocsp: Optional[StdlibOCSP] = None
+    #: The context's options (set by the context), so hints can say what was set.
+    _options: Optional[TLSOptions] = None
 
     def __init__(
         self,
@@ -102,7 +106,7 @@ class StdlibTLSSocket(SocketCompat):
                 while sent < total:
                     sent += sslobj.write(octets[sent:])
         except Exception as exc:
-            _raise_translated(exc)
+            _raise_translated(exc, self._options)
             raise
 
     def send(self, data: bytes, flags: int = 0) -> int:
@@ -112,7 +116,7 @@ class StdlibTLSSocket(SocketCompat):
         try:
             return self._sock.send(data)
         except Exception as exc:
-            _raise_translated(exc)
+            _raise_translated(exc, self._options)
             raise
 
     def recv(self, bufsize: int = 1024, flags: int = 0) -> bytes:
@@ -124,12 +128,12 @@ class StdlibTLSSocket(SocketCompat):
         except ssl.SSLError as exc:
             if is_end_of_stream(exc):
                 return b""
-            _raise_translated(exc)
+            _raise_translated(exc, self._options)
             raise
         except ConnectionResetError:
             return b""  # as a ragged EOF: see the module docstring
         except Exception as exc:
-            _raise_translated(exc)
+            _raise_translated(exc, self._options)
             raise
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
@@ -146,12 +150,12 @@ class StdlibTLSSocket(SocketCompat):
         except ssl.SSLError as exc:
             if is_end_of_stream(exc):
                 return 0
-            _raise_translated(exc)
+            _raise_translated(exc, self._options)
             raise
         except ConnectionResetError:
             return 0  # as a ragged EOF: see the module docstring
         except Exception as exc:
-            _raise_translated(exc)
+            _raise_translated(exc, self._options)
             raise
 
     def close(self) -> None:

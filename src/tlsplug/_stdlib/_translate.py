@@ -23,8 +23,12 @@ from tlsplug.backend import (
     NOT_TLS_REASONS,
     PROTOCOL_VERSION_REASONS,
     TLSError,
+    TLSOptions,
+    client_cert_hint,
     code_for_verify_error,
     error_for_code,
+    reason_token,
+    situated_hint,
 )
 
 __all__ = ["BACKEND_NAME", "is_end_of_stream", "translate", "translate_errors"]
@@ -48,7 +52,7 @@ def is_end_of_stream(exc: BaseException) -> bool:
 def _reason(exc: ssl.SSLError) -> str:
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str) and reason:
-        return reason.upper()
+        return reason_token(reason)
     # Errors raised without a reason (e.g. by _ssl.c itself) carry it only in the text.
     return str(exc).upper()
 
@@ -59,9 +63,11 @@ def translate(
     handshake: bool,
     negotiated: Optional[Callable[[], bool]] = None,
     backend: str = BACKEND_NAME,
+    options: Optional[TLSOptions] = None,
 ) -> Optional[TLSError]:
     """The ``TLSError`` for a native exception, or ``None`` when it is not a network error.
 
+    ``options`` (the context's) let the hint say what the user set (``situated_hint``).
     ``negotiated`` tells whether a ServerHello was received (a cipher was chosen): a
     handshake_failure alert before that means "no shared cipher", after it the server
     refused something else, typically a missing client certificate under TLS 1.2.
@@ -76,6 +82,7 @@ def translate(
             code,
             f"certificate verify failed: {detail} (OpenSSL verify error {exc.verify_code})",
             backend=backend,
+            hint=situated_hint(code, options),
         )
     if isinstance(exc, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
         return error_for_code(
@@ -93,7 +100,7 @@ def translate(
             # alert then (e.g. the server's answer to our refusing to renegotiate) is never
             # "no shared cipher".
             negotiated = _always
-        return _translate_ssl_error(exc, where, negotiated, backend)
+        return _translate_ssl_error(exc, where, negotiated, backend, options)
     # socket.timeout is a subclass of OSError (not TimeoutError) on 3.9 (bpo-42413).
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return error_for_code("timeout", f"timed out {where} ({exc})", backend=backend)
@@ -111,6 +118,7 @@ def _translate_ssl_error(
     where: str,
     negotiated: Optional[Callable[[], bool]],
     backend: str,
+    options: Optional[TLSOptions] = None,
 ) -> TLSError:
     reason = _reason(exc)
     native = f"{reason}: {exc}"
@@ -118,11 +126,13 @@ def _translate_ssl_error(
     if reason in PROTOCOL_VERSION_REASONS or reason.endswith("_ALERT_PROTOCOL_VERSION"):
         code = "protocol-version"
         message = f"no TLS version in common with the server {where} ({native})"
+        hint = situated_hint(code, options)
     elif reason in NO_SHARED_CIPHER_REASONS or (
         reason in HANDSHAKE_FAILURE_ALERT_REASONS and not _safely(negotiated)
     ):
         code = "no-shared-cipher"
         message = f"the server accepted none of the offered cipher suites ({native})"
+        hint = situated_hint(code, options)
     elif reason in NOT_TLS_REASONS:
         code = "not-tls"
         message = f"the peer does not speak TLS ({native})"
@@ -138,10 +148,7 @@ def _translate_ssl_error(
             "the server refused the client certificate, or requires one and none was given "
             f"(tlsCertificateKeyFile) ({native})"
         )
-        hint = (
-            "Set tlsCertificateKeyFile to a certificate the server's CA issued for client "
-            "authentication; the server's log says which check failed."
-        )
+        hint = client_cert_hint(options)
     elif reason == LEGACY_RENEGOTIATION_REASON:
         code = "handshake-failure"
         message = f"the server does not support secure renegotiation ({native})"
@@ -174,12 +181,15 @@ def translate_errors(
     handshake: bool,
     negotiated: Optional[Callable[[], bool]] = None,
     backend: str = BACKEND_NAME,
+    options: Optional[TLSOptions] = None,
 ) -> Iterator[None]:
     """Run a block, re-raising native TLS/socket errors as the matching ``TLSError``."""
     try:
         yield
     except Exception as exc:
-        error = translate(exc, handshake=handshake, negotiated=negotiated, backend=backend)
+        error = translate(
+            exc, handshake=handshake, negotiated=negotiated, backend=backend, options=options
+        )
         if error is None:
             raise
         raise error from exc

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from ._backend import PyOpenSSLBackend
 
-__all__ = ["PyOpenSSLBackend", "backend"]
+__all__ = ["PyOpenSSLBackend", "__version__", "backend"]
+
+# The distribution's version (hatch reads it here). Released together with tlsplug, always
+# with the same version; pyproject.toml bounds tlsplug to this minor series.
+__version__ = "0.1.0"
 
 backend = PyOpenSSLBackend()

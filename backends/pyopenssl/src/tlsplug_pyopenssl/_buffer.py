@@ -12,7 +12,7 @@ from typing import Any, List, Mapping, Optional
 
 from OpenSSL import SSL
 
-from tlsplug.backend import TLSOptions, WantReadError, WantWriteError
+from tlsplug.backend import TLSOptions, WantReadError, WantWriteError, reason_token
 
 from ._context import finish_handshake
 from ._ocsp import status_of
@@ -126,7 +126,13 @@ class PyOpenSSLBuffer(PeerInfo):
             except SSL.Error as exc:
                 # After the transport's EOF OpenSSL is in a fatal state and refuses with an
                 # empty error queue; the stdlib backend ignores its SSLEOFError alike.
-                if reasons_of(exc):
+                # OpenSSL 3.2 (cryptography 42's wheel) says "shutdown while in init" there
+                # instead: its state machine is in its error state, not in a handshake.
+                reasons = reasons_of(exc)
+                after_eof = self._state.handshake_done and [
+                    reason_token(r) for r in reasons
+                ] == ["SHUTDOWN_WHILE_IN_INIT"]
+                if reasons and not after_eof:
                     raise
                 self._conn.set_shutdown(self._conn.get_shutdown() | SSL.SENT_SHUTDOWN)
 

@@ -256,6 +256,7 @@ class PyOpenSSLContext:
                     code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
                 )
         state.trust_may_violate = self.trust_may_violate
+        state.options = self.options
         state.chains = self.chains
         conn = SSL.Connection(self.native, sock)
         if sock is not None and _CLEAR_MODE is not None:

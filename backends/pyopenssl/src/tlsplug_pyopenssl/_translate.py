@@ -28,8 +28,11 @@ from tlsplug.backend import (
     TLSError,
     WantReadError,
     WantWriteError,
+    client_cert_hint,
     code_for_verify_error,
     error_for_code,
+    reason_token,
+    situated_hint,
 )
 
 from ._verify import ConnectionState, explain_strict, verify_error_string, verify_result
@@ -45,13 +48,9 @@ _CLOSED_ERRNOS = frozenset(
 
 
 def _token(reason: str) -> str:
-    token = reason.strip().upper().replace(" ", "_").replace("-", "_")
-    # OpenSSL 4.0 renamed the alerts SSLv3 defined (reasons 1010-1047, e.g. "sslv3 alert
-    # handshake failure" -> "tls alert handshake failure") when it removed SSLv3; the
-    # numbers did not change. Back to the 3.0 token so both backends share one vocabulary.
-    if token.startswith("TLS_ALERT_"):
-        token = "SSLV3_ALERT_" + token[len("TLS_ALERT_") :]
-    return token
+    # OpenSSL 3.2+ and 4.0 renamed the SSLv3 alert reasons ("ssl/tls alert ...", "tls alert
+    # ..."); the core's reason_token maps every spelling to the one vocabulary token.
+    return reason_token(reason)
 
 
 class _Maker(Protocol):
@@ -185,17 +184,20 @@ def _translate_ssl_error(
         if explained is not None:  # which certificate broke which strict rule, and the fix
             return explained
         at = f" at depth {depth}" if depth is not None else ""
+        code = code_for_verify_error(errnum)
         return make(
-            code_for_verify_error(errnum),
+            code,
             f"certificate verify failed: {verify_error_string(errnum)} "
             f"(OpenSSL verify error {errnum}{at})",
+            hint=situated_hint(code, state.options if state is not None else None),
         )
     for token in tokens:
         if token in PROTOCOL_VERSION_REASONS or token.endswith("_ALERT_PROTOCOL_VERSION"):
             return make(
                 "protocol-version",
                 "no TLS version in common with the server",
-                hint=(
+                hint=situated_hint("protocol-version", state.options if state else None)
+                or (
                     "The server and client share no TLS version. Old servers need "
                     f"tlsProfile=legacy. OpenSSL in use: {openssl_version()} (pyOpenSSL's)."
                 ),
@@ -203,7 +205,11 @@ def _translate_ssl_error(
         if token in NO_SHARED_CIPHER_REASONS or (
             token in HANDSHAKE_FAILURE_ALERT_REASONS and not _negotiated(conn)
         ):
-            return make("no-shared-cipher", "the server accepted none of the offered cipher suites")
+            return make(
+                "no-shared-cipher",
+                "the server accepted none of the offered cipher suites",
+                hint=situated_hint("no-shared-cipher", state.options if state else None),
+            )
         if token in NOT_TLS_REASONS:
             return make("not-tls", "the peer does not speak TLS")
         if token in HANDSHAKE_FAILURE_ALERT_REASONS and state is not None and state.handshake_done:
@@ -217,10 +223,7 @@ def _translate_ssl_error(
                 "handshake-failure",
                 "the server refused the client certificate, or requires one and none was "
                 "given (tlsCertificateKeyFile)",
-                hint=(
-                    "Set tlsCertificateKeyFile to a certificate the server's CA issued for "
-                    "client authentication; the server's log says which check failed."
-                ),
+                hint=client_cert_hint(state.options if state is not None else None),
             )
         if token == LEGACY_RENEGOTIATION_REASON:
             return make(

@@ -28,6 +28,8 @@ from ._chains import ChainFacts, ChainMemo
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from tlsplug.backend import TLSOptions
+
     from ._ocsp import ConnectionOCSP
     from ._session import Resumption
 
@@ -112,6 +114,8 @@ class ConnectionState:
     #: The trusted certificates (tlsCAFile) that may complete the chain: they name the
     #: certificate that broke a strict rule (``explain_strict``).
     trust: Callable[[], Sequence[Any]] = tuple
+    #: The context's options, so an error's hint can say what the user set (situated_hint).
+    options: Optional[TLSOptions] = None
     _facts: Optional[ChainFacts] = None
 
     def chain_facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:
