@@ -34,7 +34,13 @@ from ._errors import (
     TLSError,
     error_for_code,
 )
-from ._hostname import certificate_matches
+from ._hostname import (
+    Identity,
+    certificate_matches,
+    check_identity,
+    identity_matches,
+    server_identity,
+)
 from ._materials import MAX_FILE_SIZE, Materials, Trust, load_materials, system_trust
 from ._options import TLSOptions
 from ._policy import (
@@ -95,6 +101,7 @@ __all__ = [
     "ConfigurationError",
     "Feature",
     "HandshakeError",
+    "Identity",
     "Materials",
     "Policy",
     "SecurityWarning",
@@ -108,13 +115,16 @@ __all__ = [
     "WantReadError",
     "WantWriteError",
     "certificate_matches",
+    "check_identity",
     "certificate_violation",
     "code_for_verify_error",
     "error_for_code",
+    "identity_matches",
     "load_materials",
     "newer_violation",
     "normalize_hostname",
     "policy_for",
+    "server_identity",
     "strict_violation",
     "session_key",
     "system_trust",

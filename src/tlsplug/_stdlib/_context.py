@@ -6,7 +6,6 @@ shared by any number of threads (OpenSSL's ``SSL_CTX`` is thread-safe for ``SSL_
 
 from __future__ import annotations
 
-import functools
 import socket
 import ssl
 from typing import Callable, Optional, Tuple
@@ -15,7 +14,7 @@ from tlsplug.backend import (
     ConfigurationError,
     SessionStore,
     TLSOptions,
-    normalize_hostname,
+    server_identity,
     session_key,
 )
 
@@ -36,15 +35,6 @@ def _reraise(exc: Exception, negotiated: Optional[Callable[[], bool]]) -> None:
     error = translate(exc, handshake=True, negotiated=negotiated)
     if error is not None:
         raise error from exc
-
-
-@functools.lru_cache(maxsize=256)  # a pool dials the same few names again and again
-def _valid_name(name: str, is_ip: bool) -> bool:
-    try:
-        # What ssl does with the name; a label over 63 octets fails here, not mid-handshake.
-        return bool(name) and (is_ip or bool(name.encode("idna")))
-    except UnicodeError:
-        return False
 
 
 class StdlibContext:
@@ -74,14 +64,12 @@ class StdlibContext:
                     hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
                 )
             return None, None
-        name, ip = normalize_hostname(server_hostname)
-        if not _valid_name(name, ip is not None):
-            raise ConfigurationError(
-                f"server_hostname {server_hostname!r} is not a valid host name or IP address",
-                code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
-            )
+        # The one identity rule (docs/design.md, Identity): refused names never reach ssl.
+        identity = server_identity(server_hostname, backend=BACKEND_NAME)
         # Python sends no SNI for an IP literal (RFC 6066 §3) and checks it against IP SANs.
-        post = name if (self.options.verify_hostname and not self._ctx.check_hostname) else None
+        name = identity.name
+        # The core matcher decides in every mode (_hostcheck.py), after OpenSSL's own check.
+        post = name if self.options.verify_hostname else None
         return name, post
 
     def wrap_socket(

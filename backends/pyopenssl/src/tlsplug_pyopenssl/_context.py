@@ -8,7 +8,6 @@ thread.
 
 from __future__ import annotations
 
-import functools
 import socket
 import ssl
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -25,12 +24,12 @@ from tlsplug.backend import (
     TLSBuffer,
     TLSOptions,
     TLSSocket,
-    certificate_matches,
     certificate_violation,
+    check_identity,
     error_for_code,
     load_materials,
-    normalize_hostname,
     policy_for,
+    server_identity,
     session_key,
 )
 
@@ -156,35 +155,16 @@ def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSO
         failure = chain_failure(conn, state)
         if failure is not None:
             raise failure
-    if not state.hostname_checked_by_openssl and host and options.verify_hostname:
-        # tlsAllowInvalidCertificates alone still checks the name (project decision).
+    if host and options.verify_hostname and state.identity is not None:
+        # The core matcher decides in every mode (docs/design.md, Identity); OpenSSL's check
+        # inside the handshake (configure_hostname) refuses nothing more, only earlier.
         cert = conn.get_peer_certificate(as_cryptography=True)
         from cryptography.hazmat.primitives.serialization import Encoding
 
-        der = cert.public_bytes(Encoding.DER) if cert is not None else b""
-        if not certificate_matches(der, host):
-            raise error_for_code(
-                "hostname-mismatch",
-                f"TLS handshake with {host} failed: the certificate is not valid for "
-                f"{host!r} (subjectAltName checked)",
-                backend=BACKEND_NAME,
-            )
+        der = cert.public_bytes(Encoding.DER) if cert is not None else None
+        check_identity(der, state.identity, backend=BACKEND_NAME)
     # Only now: a failed check must fail again if the caller retries do_handshake().
     state.handshake_done = True
-
-
-@functools.lru_cache(maxsize=256)  # a pool dials the same few names again and again
-def _valid_name(name: str, is_ip: bool) -> bool:
-    # The rule the stdlib backend applies (what ssl does with the name): the IDNA codec
-    # refuses empty labels and labels over 63 octets, before any byte is sent.
-    if not name or "\x00" in name:
-        return False
-    if is_ip:
-        return True
-    try:
-        return name.isascii() and bool(name.encode("idna"))
-    except UnicodeError:
-        return False
 
 
 def _trust_may_violate(materials: Materials) -> bool:
@@ -247,12 +227,9 @@ class PyOpenSSLContext:
             server_hostname, strict=self._strict, verifying=self._verifying
         )
         if server_hostname is not None:
-            state.name, state.ip = normalize_hostname(server_hostname)
-            if not _valid_name(state.name, state.ip is not None):
-                raise ConfigurationError(
-                    f"server_hostname {server_hostname!r} is empty or not a valid host name",
-                    code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
-                )
+            # The one identity rule (docs/design.md, Identity), before any byte is sent.
+            state.identity = server_identity(server_hostname, backend=BACKEND_NAME)
+            state.name, state.ip = state.identity
         state.trust_may_violate = self.trust_may_violate
         state.chains = self.chains
         conn = SSL.Connection(self.native, sock)
