@@ -41,6 +41,7 @@ from ._hostname import (
     identity_matches,
     server_identity,
 )
+from ._limits import limits_error, limits_violation
 from ._materials import MAX_FILE_SIZE, Materials, Trust, load_materials, system_trust
 from ._options import TLSOptions
 from ._policy import (
@@ -120,6 +121,8 @@ __all__ = [
     "code_for_verify_error",
     "error_for_code",
     "identity_matches",
+    "limits_error",
+    "limits_violation",
     "load_materials",
     "newer_violation",
     "normalize_hostname",

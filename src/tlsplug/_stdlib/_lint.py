@@ -19,6 +19,8 @@ from tlsplug.backend import (
     TLSOptions,
     code_for_verify_error,
     error_for_code,
+    limits_error,
+    limits_violation,
     newer_violation,
     policy_for,
 )
@@ -31,28 +33,49 @@ __all__ = ["check_chain_after_handshake"]
 
 
 def check_chain_after_handshake(conn: Any, options: TLSOptions, peer: PeerChains) -> None:
-    """Raise ``CertificateError`` when the verified chain fails a newer OpenSSL's checks."""
-    if not options.verify_certificates or not (
-        policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT
-    ):
+    """Raise ``CertificateError`` when the verified chain fails a newer OpenSSL's checks,
+    or the profile's signature and key limits (``tlsplug.backend.limits_violation``)."""
+    if not options.verify_certificates:
         return
     if getattr(conn, "session_reused", False):
         # A resumed session shows no chain; it was linted when the session was made.
         return
+    if policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT:
+        _check_strict(options, peer)
+    _check_limits(options, peer)
+
+
+def _check_limits(options: TLSOptions, peer: PeerChains) -> None:
+    # After the strict lint: OpenSSL's check_auth_level follows check_extensions.
+    facts = peer.facts() if peer.verified() else None
+    if facts is not None:
+        violation = facts.limits(options.profile)
+    else:
+        certs = _visible_chain(options, peer)
+        violation = limits_violation(certs, options.profile, complete=False) if certs else None
+    if violation is not None:
+        raise limits_error(violation, backend=BACKEND_NAME)
+
+
+def _visible_chain(options: TLSOptions, peer: PeerChains) -> List[Any]:
+    try:
+        certs = [load_certificate(der) for der in peer.unverified()]
+    except ValueError:
+        return []
+    if certs:
+        # Python 3.9 shows only the leaf: add the anchors of tlsCAFile that issued the top
+        # certificate (the intermediates a server sends stay invisible there).
+        certs += _anchors_for(certs[-1], options)
+    return certs
+
+
+def _check_strict(options: TLSOptions, peer: PeerChains) -> None:
     if peer.verified():
         # Linted once per distinct chain: a pool sees the same chain on every connection.
         facts = peer.facts()
         _raise_for(facts.violation() if facts is not None else None)
         return
-    try:
-        certs = [load_certificate(der) for der in peer.unverified()]
-    except ValueError:
-        return  # OpenSSL parsed and verified it; nothing more to say here
-    if certs:
-        # Python 3.9 shows only the leaf: add the anchors of tlsCAFile that issued the top
-        # certificate (the intermediates a server sends stay invisible there).
-        certs += _anchors_for(certs[-1], options)
-    _raise_for(newer_violation(certs))
+    _raise_for(newer_violation(_visible_chain(options, peer)))
 
 
 def _raise_for(violation: Optional[Tuple[int, int]]) -> None:

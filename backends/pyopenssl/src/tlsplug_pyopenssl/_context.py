@@ -27,6 +27,7 @@ from tlsplug.backend import (
     certificate_violation,
     check_identity,
     error_for_code,
+    limits_error,
     load_materials,
     policy_for,
     server_identity,
@@ -155,6 +156,13 @@ def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSO
         failure = chain_failure(conn, state)
         if failure is not None:
             raise failure
+    if options.verify_certificates and not session_reused(conn):
+        # The profile's signature and key floor (docs/design.md, Legacy limits); the
+        # security level OpenSSL needs for TLS 1.0 would let MD5 and 512-bit RSA through.
+        facts = state.chain_facts(conn)
+        violation = facts.limits(options.profile) if facts is not None else None
+        if violation is not None:
+            raise limits_error(violation, backend=BACKEND_NAME)
     if host and options.verify_hostname and state.identity is not None:
         # The core matcher decides in every mode (docs/design.md, Identity); OpenSSL's check
         # inside the handshake (configure_hostname) refuses nothing more, only earlier.
