@@ -136,6 +136,31 @@ def _load_trust(path: str) -> Trust:
     return Trust(source=f"tlsCAFile ({path})", pem=b"\n".join(blocks) + b"\n")
 
 
+def encode_password(password: Optional[str], path: str) -> Optional[bytes]:
+    """The password as UTF-8, or ``ConfigurationError`` that shows nothing of it.
+
+    ``os.environ`` and ``sys.argv`` hand undecodable bytes over as lone surrogates
+    (PEP 383), which UTF-8 cannot encode; the ``UnicodeEncodeError`` would carry the whole
+    password in its ``object`` and ``repr()``. The check runs outside any ``except`` block,
+    so the error has no ``__cause__`` and no ``__context__`` to leak it either.
+    """
+    if password is None:
+        return None
+    encodable = True
+    try:
+        secret = password.encode("utf-8")
+    except UnicodeEncodeError:
+        encodable = False
+    if not encodable:
+        raise _error(
+            "tlsCertificateKeyFilePassword", path,
+            "the password is not valid Unicode text (it holds a lone surrogate, e.g. from "
+            "undecodable bytes in an environment variable): decode it correctly",
+            "invalid-option",
+        )
+    return secret
+
+
 def _load_client(
     path: str, password: Optional[str]
 ) -> tuple[List[x509.Certificate], PrivateKeyTypes]:
@@ -159,7 +184,7 @@ def _load_client(
         chain = [x509.load_pem_x509_certificate(block) for block in certs]
     except ValueError as exc:
         raise _error(option, path, f"malformed certificate ({exc})", "invalid-file") from exc
-    secret = password.encode("utf-8") if password is not None else None
+    secret = encode_password(password, path)
     try:
         key = serialization.load_pem_private_key(keys[0], password=secret)
     except TypeError:
