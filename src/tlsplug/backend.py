@@ -25,6 +25,7 @@ from ._chainlint import (
     newer_violation,
     strict_violation,
 )
+from ._crlchain import chain_crl_error
 from ._errors import (
     ALL_CODES,
     CertificateError,
@@ -118,6 +119,7 @@ __all__ = [
     "certificate_matches",
     "check_identity",
     "certificate_violation",
+    "chain_crl_error",
     "code_for_verify_error",
     "error_for_code",
     "identity_matches",

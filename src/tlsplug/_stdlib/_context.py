@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from tlsplug.backend import (
     ConfigurationError,
@@ -41,6 +41,8 @@ class StdlibContext:
     """Options turned into a pinned ``ssl.SSLContext``; thread-safe."""
 
     backend_name = BACKEND_NAME
+    #: The CRLs of tlsCRLFile, for the CA certificates of the chain (set by the backend).
+    crls: Tuple[Any, ...] = ()
 
     def __init__(self, options: TLSOptions, ssl_context: ssl.SSLContext) -> None:
         """Use ``build_ssl_context`` through the backend rather than calling this."""
@@ -99,7 +101,7 @@ class StdlibContext:
                 raise
             peer = PeerChains(tls)  # each form of the chain read from ssl once
             # _lint.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
-            check_chain_after_handshake(tls, self.options, peer)
+            check_chain_after_handshake(tls, self.options, peer, self.crls)
             if post_check is not None:
                 check_hostname_after_handshake(peer.leaf(), post_check)
             # OCSP (_ocsp.py): must-staple fails closed, responders within ocsp_timeout.
@@ -119,6 +121,7 @@ class StdlibContext:
         buffer = StdlibTLSBuffer(self._ctx, server_hostname, name, post_check)
         buffer._ocsp = StdlibOCSP(self.options)  # the post-handshake OCSP step (_ocsp.py)
         buffer._lint_options = self.options
+        buffer._crls = self.crls
         return buffer
 
     def __repr__(self) -> str:

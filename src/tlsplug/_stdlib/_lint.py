@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from tlsplug.backend import (
     X509_V_FLAG_X509_STRICT,
     TLSOptions,
+    chain_crl_error,
     code_for_verify_error,
     error_for_code,
     limits_error,
@@ -32,9 +33,12 @@ from ._translate import BACKEND_NAME
 __all__ = ["check_chain_after_handshake"]
 
 
-def check_chain_after_handshake(conn: Any, options: TLSOptions, peer: PeerChains) -> None:
+def check_chain_after_handshake(
+    conn: Any, options: TLSOptions, peer: PeerChains, crls: Sequence[Any] = ()
+) -> None:
     """Raise ``CertificateError`` when the verified chain fails a newer OpenSSL's checks,
-    or the profile's signature and key limits (``tlsplug.backend.limits_violation``)."""
+    the profile's signature and key limits (``tlsplug.backend.limits_violation``), or a CRL
+    of ``crls`` revokes one of its CA certificates (``tlsplug.backend.chain_crl_error``)."""
     if not options.verify_certificates:
         return
     if getattr(conn, "session_reused", False):
@@ -43,6 +47,12 @@ def check_chain_after_handshake(conn: Any, options: TLSOptions, peer: PeerChains
     if policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT:
         _check_strict(options, peer)
     _check_limits(options, peer)
+    if crls and options.check_crl:
+        facts = peer.facts() if peer.verified() else None
+        # Python 3.9 shows no verified chain: only the leaf's CRL (OpenSSL's) is checked.
+        error = chain_crl_error(facts.certs, crls, backend=BACKEND_NAME) if facts else None
+        if error is not None:
+            raise error
 
 
 def _check_limits(options: TLSOptions, peer: PeerChains) -> None:

@@ -25,6 +25,7 @@ from tlsplug.backend import (
     TLSOptions,
     TLSSocket,
     certificate_violation,
+    chain_crl_error,
     check_identity,
     error_for_code,
     limits_error,
@@ -163,6 +164,11 @@ def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSO
         violation = facts.limits(options.profile) if facts is not None else None
         if violation is not None:
             raise limits_error(violation, backend=BACKEND_NAME)
+        if state.crls and facts is not None and options.check_crl:
+            # OpenSSL checked the leaf's CRL; the CA certificates' are the core's.
+            crl_error = chain_crl_error(facts.certs, state.crls, backend=BACKEND_NAME)
+            if crl_error is not None:
+                raise crl_error
     if host and options.verify_hostname and state.identity is not None:
         # The core matcher decides in every mode (docs/design.md, Identity); OpenSSL's check
         # inside the handshake (configure_hostname) refuses nothing more, only earlier.
@@ -239,6 +245,7 @@ class PyOpenSSLContext:
             state.identity = server_identity(server_hostname, backend=BACKEND_NAME)
             state.name, state.ip = state.identity
         state.trust_may_violate = self.trust_may_violate
+        state.crls = self.materials.crls
         state.chains = self.chains
         conn = SSL.Connection(self.native, sock)
         if sock is not None and _CLEAR_MODE is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Union
 
 from OpenSSL import SSL, crypto
 
@@ -93,6 +93,8 @@ class ConnectionState:
     #: The first X509_V_ERR_* number the chain verification reported, and its depth.
     verify_error: Optional[int] = None
     verify_depth: Optional[int] = None
+    #: The CRLs of tlsCRLFile, for the CA certificates of the chain (``chain_crl_error``).
+    crls: Sequence[x509.CertificateRevocationList] = ()
     #: The normalised identity (``tlsplug.backend.server_identity``) that is verified.
     identity: Optional[Identity] = None
     #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
