@@ -57,10 +57,12 @@ def test_ambiguous_ipv4_spellings_are_refused(name: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.ip_addresses())
-def test_canonical_ip_literals_normalise_to_themselves(ip: "ipaddress._BaseAddress") -> None:
+def test_canonical_ip_literals_normalise_to_themselves(ip: ipaddress._BaseAddress) -> None:
     """A canonical IP literal (bracketed or not for IPv6) is that IP, never a DNS name."""
     identity = server_identity(str(ip))
-    assert identity.ip == ip and identity.name == str(ip) and identity.sni is None
+    assert identity.ip == ip
+    assert identity.name == str(ip)
+    assert identity.sni is None
     if ip.version == 6:
         assert server_identity(f"[{ip}]") == identity
 

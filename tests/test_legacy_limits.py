@@ -113,7 +113,9 @@ def test_signature_rule_at_every_depth(rsa_root: CA, profile: str, digest: str,
     if depth == 2 or not refused:
         assert found is None
     else:
-        assert found is not None and found[1] == depth and digest.upper() in found[2]
+        assert found is not None
+        assert found[1] == depth
+        assert digest.upper() in found[2]
 
 
 @pytest.mark.parametrize(("curve", "legacy_ok", "modern_ok"), [

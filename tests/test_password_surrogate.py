@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
 import traceback
 
 import pytest
@@ -45,7 +44,8 @@ def test_lone_surrogate_password(backend_name: str, key_files: dict, head: str, 
     err = info.value
     assert err.code == "invalid-option"
     assert err.option == "tlsCertificateKeyFilePassword"
-    assert err.__cause__ is None and err.__context__ is None
+    assert err.__cause__ is None
+    assert err.__context__ is None
     shown = "".join(traceback.format_exception(type(err), err, err.__traceback__))
     shown += str(err) + repr(err)
     for part in (head, tail, chr(low), ascii(chr(low))[1:-1]):

@@ -19,7 +19,7 @@ import socket
 import tempfile
 import time
 import warnings
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 from hypothesis import strategies as st
 
@@ -73,7 +73,7 @@ def expected_code(case: ParityCase) -> str:
             "after-close": "connection-closed"}[case.kind]
 
 
-def _oversize(length: int) -> object:
+def _oversize(length: int) -> Callable[[socket.socket], None]:
     def handler(conn: socket.socket) -> None:
         conn.recv(65536)
         conn.sendall(bytes([0x16, 3, 3]) + length.to_bytes(2, "big") + b"\0" * length)
@@ -91,18 +91,18 @@ def _one(case: ParityCase, backend: str, ca: CA, ca_file: str) -> str:
         if case.kind == "bad-name":
             ctx.wrap_buffers(server_hostname=case.name)
         elif case.kind == "oversize-record":
-            with RawServer(_oversize(case.record_length)) as server:  # type: ignore[arg-type]
-                with socket.create_connection(server.address, timeout=10) as sock:
-                    ctx.wrap_socket(sock, server_hostname="localhost").close()
+            with RawServer(_oversize(case.record_length)) as server, \
+                    socket.create_connection(server.address, timeout=10) as sock:
+                ctx.wrap_socket(sock, server_hostname="localhost").close()
         else:
-            with serve(ca.issue_cert("localhost")) as server:
-                with socket.create_connection(server.address, timeout=10) as sock:
-                    tls = ctx.wrap_socket(sock, server_hostname="localhost")
-                    tls.close()
-                    if case.operation == "sendall":
-                        tls.sendall(b"x")
-                    else:
-                        tls.recv(1)
+            with serve(ca.issue_cert("localhost")) as server, \
+                    socket.create_connection(server.address, timeout=10) as sock:
+                tls = ctx.wrap_socket(sock, server_hostname="localhost")
+                tls.close()
+                if case.operation == "sendall":
+                    tls.sendall(b"x")
+                else:
+                    tls.recv(1)
     except tlsplug.TLSError as exc:
         return exc.code
     return "ok"

@@ -77,7 +77,7 @@ def dial_candidates(names: Tuple[str, ...]) -> List[str]:
             octets = name.split(".")
             out += [name, name + ".", ".".join(f"0{o}" for o in octets),
                     f"{octets[0]}.{int(ipaddress.IPv4Address(name)) & 0xFFFFFF}",
-                    ".".join([hex(int(octets[0]))] + octets[1:])]
+                    ".".join([hex(int(octets[0])), *octets[1:]])]
         elif name.startswith("*."):
             base = name[2:]
             out += [f"node7.{base}", f"a.b.{base}", base, f"node7.{base}."]

@@ -27,7 +27,6 @@ from tlsplug.backend import (
     certificate_violation,
     chain_crl_error,
     check_identity,
-    error_for_code,
     limits_error,
     load_materials,
     policy_for,
