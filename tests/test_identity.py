@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import socket
 import warnings
-from typing import Iterator, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -72,7 +72,7 @@ _LABEL = st.from_regex(r"[a-z][a-z0-9-]{0,8}[a-z0-9]", fullmatch=True)
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_LABEL, min_size=1, max_size=4), st.booleans(), st.booleans())
-def test_dns_names_normalise_case_and_root_dot(labels: list, upper: bool, dot: bool) -> None:
+def test_dns_names_normalise_case_and_root_dot(labels: List[str], upper: bool, dot: bool) -> None:
     """Case and one trailing root dot never change the identity (it keys sessions too)."""
     name = ".".join(labels)
     spelled = (name.upper() if upper else name) + ("." if dot else "")
@@ -103,7 +103,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> CA:
     return ca
 
 
-_CA_FILES: dict = {}
+_CA_FILES: Dict[int, str] = {}
 
 
 def _opts(ca: CA, **kwargs: object) -> TLSOptions:
@@ -176,9 +176,9 @@ _HOSTS = ["a.-example.com", "a.example.com", "example.com", "example.com.", "loc
 
 
 @pytest.fixture(scope="module")
-def san_servers(pki: CA) -> Iterator[dict]:
+def san_servers(pki: CA) -> Iterator[Dict[str, Any]]:
     """One running server per SAN pattern."""
-    servers = {}
+    servers: Dict[str, Any] = {}
     stack = []
     for pattern in _PATTERNS:
         cm = serve(pki.issue_cert(pattern))
@@ -201,7 +201,7 @@ def _core(cert_der: bytes, host: str) -> str:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pattern=st.sampled_from(_PATTERNS), host=st.sampled_from(_HOSTS))
 def test_one_matcher_in_every_mode(
-    backend_name: str, pki: CA, san_servers: dict, pattern: str, host: str
+    backend_name: str, pki: CA, san_servers: Dict[str, Any], pattern: str, host: str
 ) -> None:
     """Verified and tlsAllowInvalidCertificates handshakes give the core matcher's verdict."""
     server = san_servers[pattern]
@@ -214,7 +214,7 @@ def test_one_matcher_in_every_mode(
         assert got == expected, (pattern, host, kwargs)
 
 
-def test_hyphen_edged_wildcard_matches_nothing(pki: CA, san_servers: dict) -> None:
+def test_hyphen_edged_wildcard_matches_nothing(pki: CA, san_servers: Dict[str, Any]) -> None:
     """SAN *.-example.com is not a valid wildcard: no name it could stand for matches."""
     der = san_servers["*.-example.com"].cert.cert_der
     for host in ("a.-example.com", "a.example.com", "-example.com"):

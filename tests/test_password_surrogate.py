@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from typing import Any, Dict
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +18,7 @@ _PARTS = st.text(alphabet="abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456
 
 
 @pytest.fixture(scope="module")
-def key_files(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def key_files(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     """A client certificate with an encrypted and a plain key."""
     leaf = CA().issue_cert("client", client=True)
     root = tmp_path_factory.mktemp("surrogate")
@@ -33,7 +34,7 @@ def key_files(tmp_path_factory: pytest.TempPathFactory) -> dict:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(head=_PARTS, tail=_PARTS, low=st.integers(0xDC80, 0xDCFF), which=st.sampled_from(
     ["encrypted", "plain"]))
-def test_lone_surrogate_password(backend_name: str, key_files: dict, head: str, tail: str,
+def test_lone_surrogate_password(backend_name: str, key_files: Dict[str, Any], head: str, tail: str,
                                  low: int, which: str) -> None:
     """invalid-option naming the option; no part of the password in str, repr or traceback."""
     password = head + chr(low) + tail

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -121,7 +121,7 @@ class ChainFacts:
         self.certs: List[x509.Certificate] = [load_certificate(der) for der in ders]
         self._violation: Any = _UNSET
         self._pair: Any = _UNSET
-        self._limits: dict = {}
+        self._limits: Dict[str, Optional[Tuple[int, int, str]]] = {}
 
     def limits(self, profile: str) -> Optional[Tuple[int, int, str]]:
         """``limits_violation`` of the chain under ``profile``, computed once."""

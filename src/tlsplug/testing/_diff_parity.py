@@ -91,8 +91,8 @@ def _one(case: ParityCase, backend: str, ca: CA, ca_file: str) -> str:
         if case.kind == "bad-name":
             ctx.wrap_buffers(server_hostname=case.name)
         elif case.kind == "oversize-record":
-            with RawServer(_oversize(case.record_length)) as server, \
-                    socket.create_connection(server.address, timeout=10) as sock:
+            with RawServer(_oversize(case.record_length)) as raw, \
+                    socket.create_connection(raw.address, timeout=10) as sock:
                 ctx.wrap_socket(sock, server_hostname="localhost").close()
         else:
             with serve(ca.issue_cert("localhost")) as server, \

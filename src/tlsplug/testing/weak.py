@@ -146,6 +146,6 @@ def small_rsa_leaf(issuer: object, *identities: str, bits: int = 512,
         builder = builder.add_extension(ext.value, ext.critical)
     from ._pki_keys import signing_hash
 
-    cert = builder.sign(issuer.private_key, signing_hash(issuer.private_key))  # type: ignore[arg-type]
+    cert = builder.sign(issuer.private_key, signing_hash(issuer.private_key))
     leaf = LeafCert(cert, key, issuer)
     return with_digest(leaf, digest) if digest else leaf
