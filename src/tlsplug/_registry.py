@@ -121,7 +121,8 @@ def _distribution(ep: metadata.EntryPoint) -> str:
     if name:
         return str(name)
     for candidate in metadata.distributions():  # 3.9: EntryPoint has no .dist
-        if any(e.group == GROUP and e.name == ep.name for e in candidate.entry_points):
+        if any(e.group == GROUP and e.name == ep.name and e.value == ep.value
+               for e in candidate.entry_points):
             return str(candidate.metadata["Name"])
     return f"tlsplug-{ep.name}"
 
