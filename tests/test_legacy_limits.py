@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pathlib
 import socket
-import sys
 import ssl
+import sys
 import warnings
 from typing import Optional
 
