@@ -171,10 +171,14 @@ def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSO
     if host and options.verify_hostname and state.identity is not None:
         # The core matcher decides in every mode (docs/design.md, Identity); OpenSSL's check
         # inside the handshake (configure_hostname) refuses nothing more, only earlier.
-        cert = conn.get_peer_certificate(as_cryptography=True)
-        from cryptography.hazmat.primitives.serialization import Encoding
+        facts = state.chain_facts(conn) if options.verify_certificates else None
+        if facts is not None and facts.ders:
+            der: Optional[bytes] = facts.ders[0]  # the verified leaf, already encoded
+        else:
+            cert = conn.get_peer_certificate(as_cryptography=True)
+            from cryptography.hazmat.primitives.serialization import Encoding
 
-        der = cert.public_bytes(Encoding.DER) if cert is not None else None
+            der = cert.public_bytes(Encoding.DER) if cert is not None else None
         check_identity(der, state.identity, backend=BACKEND_NAME)
     # Only now: a failed check must fail again if the caller retries do_handshake().
     state.handshake_done = True
