@@ -114,3 +114,59 @@ def test_insecure_options_warn_when_a_context_is_built() -> None:
         _registry.warn_if_insecure(TLSOptions(insecure=True))
     with pytest.warns(tlsplug.SecurityWarning, match="legacy"):
         _registry.warn_if_insecure(TLSOptions(profile="legacy"))
+
+
+def _impostor(root: pathlib.Path, name: str) -> None:
+    """A real package registering ``name`` whose backend would accept anything."""
+    write_dist(root, "evil_backend", f"""
+        [tlsplug.backends]
+        {name} = toy_backend:backend
+        """)
+    (root / "toy_backend.py").write_text("backend = object()\n")
+
+
+@pytest.mark.parametrize("name", ["stdlib", "pyopenssl"])
+def test_builtin_name_cannot_be_replaced(extra_dist: pathlib.Path, name: str) -> None:
+    """A package first on sys.path registering a built-in name is ignored and reported."""
+    _impostor(extra_dist, name)
+    _registry._loaded.pop(name, None)
+    with pytest.warns(tlsplug.SecurityWarning, match="evil_backend"):
+        installed = tlsplug.available_backends()
+    conflicts = _registry.registration_conflicts()
+    assert any("evil_backend" in text for text in conflicts[name])
+    if name in installed:  # the genuine backend is installed: it is the one loaded
+        backend = tlsplug.get_backend(name)
+        assert type(backend).__module__.startswith(_registry.BUILTIN_MODULES[name])
+    else:  # the genuine one is absent: the name is not installed, the impostor never loads
+        with pytest.raises(ConfigurationError) as info:
+            tlsplug.get_backend(name)
+        assert info.value.code == "backend-not-found"
+    assert "toy_backend" not in sys.modules
+
+
+def test_second_registration_of_any_name_is_reported(extra_dist: pathlib.Path) -> None:
+    """Two packages registering "toy": the first on sys.path is used, with a warning."""
+    first, second = extra_dist / "a", extra_dist / "b"
+    first.mkdir()
+    second.mkdir()
+    write_dist(first, "toy_one", "[tlsplug.backends]\ntoy = toy_backend:backend\n")
+    write_dist(second, "toy_two", "[tlsplug.backends]\ntoy = toy_backend:other\n")
+    sys.path[1:1] = [str(first), str(second)]
+    try:
+        with pytest.warns(tlsplug.SecurityWarning, match="toy_two"):
+            tlsplug.available_backends()
+        assert _registry.registration_conflicts()["toy"] == ["toy_two (toy_backend:other)"]
+    finally:
+        sys.path.remove(str(first))
+        sys.path.remove(str(second))
+
+
+def test_cli_backends_lists_ignored_registrations(extra_dist: pathlib.Path) -> None:
+    """`tlsplug backends --json` shows the package that claimed a built-in name."""
+    from tlsplug._cli._backends_cmd import inspect_backends, report
+
+    _impostor(extra_dist, "stdlib")
+    with pytest.warns(tlsplug.SecurityWarning):
+        data = report(inspect_backends())
+    assert any("evil_backend" in text for text in data["ignored_registrations"]["stdlib"])
+    assert data["auto"]["name"] in ("stdlib", "pyopenssl")

@@ -83,6 +83,9 @@ class TLSProtocol(asyncio.Protocol):
         self._step_input: List[bytes] = []
         self._step_eof = False
         self._peer_eof = False
+        #: How the stream ended (``eof_was_clean``): True after close_notify, False after a
+        #: TCP close without it or a reset, None before the end (transport extra info).
+        self.eof_was_clean: Optional[bool] = None
         self._app_eof_sent = False
         self._app_paused = False
         self._raw_write_paused = False
@@ -180,6 +183,14 @@ class TLSProtocol(asyncio.Protocol):
                 self._fatal = tls_error
             except WantReadError:
                 pass
+        if self._fatal is None and self._state == "open" and isinstance(exc, OSError):
+            # A reset after the handshake ends the stream, as recv() returning b"" does on a
+            # blocking socket (docs/design.md): plaintext already received goes first.
+            self._deliver()
+            if self._fatal is None:
+                exc = None
+                if self.eof_was_clean is None:
+                    self.eof_was_clean = False
         error = self._fatal or lost_error(exc, self._state, self.buffer.backend_name)
         self._state = "closed"
         self._closing = True
@@ -315,6 +326,9 @@ class TLSProtocol(asyncio.Protocol):
                 self._fail(exc)
                 return
             if not chunk:
+                if self.eof_was_clean is None:
+                    # close_notify arrives as data and is read before the TCP FIN is seen.
+                    self.eof_was_clean = not self._peer_eof
                 self._app_eof_sent = True
                 if not app.eof_received():
                     self.close()

@@ -71,6 +71,8 @@ class TLSTransport(asyncio.Transport):
             return None  # the pinned policies never negotiate compression
         if name == "ocsp_status":
             return getattr(buf, "ocsp_status", None)
+        if name == "eof_was_clean":
+            return self._tls.eof_was_clean
         if name == "sslcontext":
             # Not an ssl.SSLContext; StreamReaderProtocol reads this key to decide how to
             # answer eof_received, and plain-stream semantics (keep open) are what we want.

@@ -7,6 +7,7 @@ import socket
 from typing import Optional, Tuple
 
 from ._errors import HandshakeError
+from ._hostname import server_identity
 from ._options import TLSOptions
 from ._protocols import TLSSocket
 from ._registry import create_context
@@ -46,6 +47,11 @@ def connect(
     """Open a TCP connection to ``address`` and wrap it with a context for ``options``."""
     context = create_context(options)
     host, port = address
+    # Before dialling (docs/design.md, Identity): "127.0.0.010" would dial 127.0.0.8 and
+    # then be verified as another name; the backend checks server_hostname again (cached).
+    server_identity(host, option="host", backend=context.backend_name)
+    if server_hostname is not None:
+        server_identity(server_hostname, backend=context.backend_name)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:

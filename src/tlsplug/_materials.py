@@ -367,6 +367,33 @@ def _trust(options: TLSOptions) -> Trust:
     return Trust(source=" + ".join(sources), pem=b"".join(pems), cafile=cafile)
 
 
+def encode_password(password: Optional[str], path: Optional[str]) -> Optional[bytes]:
+    """The password as UTF-8, or ``ConfigurationError`` that shows nothing of it.
+
+    ``os.environ`` and ``sys.argv`` hand undecodable bytes over as lone surrogates
+    (PEP 383), which UTF-8 cannot encode; the ``UnicodeEncodeError`` would carry the whole
+    password in its ``object`` and ``repr()``. The check runs outside any ``except`` block,
+    so the error has no ``__cause__`` and no ``__context__`` to leak it either.
+    """
+    if password is None:
+        return None
+    encodable = True
+    try:
+        secret = password.encode("utf-8")
+    except UnicodeEncodeError:
+        encodable = False
+    if not encodable:
+        message = (
+            "the password is not valid Unicode text (it holds a lone surrogate, e.g. from "
+            "undecodable bytes in an environment variable): decode it correctly"
+        )
+        option = "tlsCertificateKeyFilePassword"
+        if path is None:
+            raise ConfigurationError(f"{option}: {message}", code="invalid-option", option=option)
+        raise _error(option, path, message, "invalid-option")
+    return secret
+
+
 _KEY_KINDS = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
 
 
@@ -407,7 +434,7 @@ def _load_client(
         chain = [x509.load_pem_x509_certificate(block) for block in certs]
     except ValueError as exc:
         raise fail(option, where, f"malformed certificate ({exc})", "invalid-file") from exc
-    secret = password.encode("utf-8") if password is not None else None
+    secret = encode_password(password, key_where)
     try:
         key = serialization.load_pem_private_key(keys[0], password=secret)
     except TypeError:

@@ -104,7 +104,33 @@ def _directly_issued(cert: x509.Certificate, candidate: x509.Certificate) -> boo
     # the same (leaf, issuer) pair comes back on every connection to the same server.
     try:
         cert.verify_directly_issued_by(candidate)
-    except Exception:  # InvalidSignature, ValueError, TypeError (unsupported key)
+    except ValueError:
+        # cryptography refuses SHA-1/MD5 signatures outright ("Unsupported signature
+        # algorithm"); whether such a digest is acceptable is the profile's decision, already
+        # made on the verified chain (_limits.py), so the issuer is the key that signed.
+        return _signed_by(cert, candidate)
+    except Exception:  # InvalidSignature, TypeError (unsupported key)
+        return False
+    return True
+
+
+def _signed_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
+    """Whether ``candidate``'s key made ``cert``'s signature, whatever its digest."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    try:
+        key = candidate.public_key()
+        digest = cert.signature_hash_algorithm
+        params = cert.signature_algorithm_parameters
+        if digest is None:
+            return False
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, params, digest)  # type: ignore[arg-type]
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(digest))
+        else:
+            return False
+    except Exception:  # InvalidSignature, an unknown algorithm
         return False
     return True
 

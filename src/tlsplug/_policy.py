@@ -8,6 +8,7 @@ import ipaddress
 import ssl
 from typing import Optional, Tuple, Union
 
+from ._hostname import server_identity
 from ._options import TLSOptions
 
 __all__ = [
@@ -136,27 +137,13 @@ def code_for_verify_error(verify_code: int) -> str:
     return _VERIFY_CODES.get(verify_code, "cert-invalid")
 
 
-@functools.lru_cache(maxsize=1024)
 def normalize_hostname(
     host: str,
 ) -> Tuple[str, Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]]:
     """Return (name to verify and send, IP address or None) for a dialled host.
 
-    IP literals are never sent as SNI (RFC 6066 §3); Unicode names are IDNA-encoded
-    (Python's ssl does the same with the IDNA 2003 codec, so we match it exactly).
+    The one identity rule (``_hostname.server_identity``): raises
+    ``ConfigurationError(invalid-option)`` for a name that may not be dialled.
     """
-    name = host.strip()
-    if name.startswith("[") and name.endswith("]"):
-        name = name[1:-1]
-    try:
-        ip = ipaddress.ip_address(name.split("%", 1)[0])
-    except ValueError:
-        ip = None
-    if ip is not None:
-        return str(ip), ip
-    name = name.rstrip(".")
-    try:
-        ascii_name = name.encode("idna").decode("ascii")
-    except UnicodeError:
-        ascii_name = name
-    return ascii_name.lower(), None
+    identity = server_identity(host)
+    return identity.name, identity.ip

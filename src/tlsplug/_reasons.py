@@ -77,6 +77,11 @@ NOT_TLS_REASONS = frozenset(
         "HTTPS_PROXY_REQUEST",
         "UNKNOWN_PROTOCOL",
         "RECORD_LENGTH_MISMATCH",
+        # A record longer than TLS allows (2^14 + expansion, RFC 8446 §5.1/§5.2): OpenSSL 3.0
+        # says DATA_LENGTH_TOO_LONG up to 2^14 + 2048, PACKET_LENGTH_TOO_LONG beyond; 4.0 adds
+        # RECORD_LAYER_FAILURE. One situation, one code on every backend.
+        "DATA_LENGTH_TOO_LONG",
+        "ENCRYPTED_LENGTH_TOO_LONG",
     }
 )
 # Alerts a server sends when it does not accept our client certificate (or its absence).

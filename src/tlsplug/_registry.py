@@ -20,6 +20,7 @@ __all__ = [
     "clear_context_cache",
     "create_context",
     "get_backend",
+    "registration_conflicts",
     "select_backend",
 ]
 
@@ -35,6 +36,13 @@ _loaded: Dict[str, Backend] = {}
 # by id(backend), which must never be reused by another object.
 _kept: List[Backend] = []
 _scanned: Dict[Hashable, Dict[str, metadata.EntryPoint]] = {}
+#: Per name, the registrations that were *not* used (a second registration, or a package
+#: claiming a built-in name), as "distribution (module:attr)" texts; from the last scan.
+_conflicts: Dict[str, List[str]] = {}
+
+#: The built-in backends and the module their entry point must name: a third-party package
+#: that registers one of these names never replaces it (docs/design.md, Backends).
+BUILTIN_MODULES: Dict[str, str] = {"stdlib": "tlsplug._stdlib", "pyopenssl": "tlsplug_pyopenssl"}
 # The last "auto" decision: (entry points fingerprint, entry point name, backend).
 _auto_choice: Optional[Tuple[Fingerprint, str, Backend]] = None
 
@@ -55,15 +63,59 @@ def _entry_points(fingerprint: Optional[Fingerprint] = None) -> Dict[str, metada
     return dict(out)
 
 
+def _describe(ep: metadata.EntryPoint) -> str:
+    return f"{_distribution(ep)} ({ep.value})"
+
+
+def _module_of(ep: metadata.EntryPoint) -> str:
+    return ep.value.partition(":")[0].strip()
+
+
 def _scan_entry_points() -> Dict[str, metadata.EntryPoint]:
     if sys.version_info >= (3, 10):
         found = metadata.entry_points(group=GROUP)
     else:  # pragma: no cover - 3.9's entry_points() has no selection
         found = metadata.entry_points().get(GROUP, ())
-    out: Dict[str, metadata.EntryPoint] = {}
+    registered: Dict[str, List[metadata.EntryPoint]] = {}
     for ep in found:
-        out.setdefault(ep.name.lower(), ep)
+        same = registered.setdefault(ep.name.lower(), [])
+        # The same target found twice (a directory twice on sys.path) is one registration.
+        if all(other.value != ep.value for other in same):
+            same.append(ep)
+    out: Dict[str, metadata.EntryPoint] = {}
+    conflicts: Dict[str, List[str]] = {}
+    for name, eps in registered.items():
+        module = BUILTIN_MODULES.get(name)
+        if module is not None:
+            # A built-in name resolves to its own implementation only, wherever it is
+            # on sys.path; any other package claiming it is reported and never loaded.
+            own = [ep for ep in eps if _module_of(ep) == module]
+            others = [ep for ep in eps if _module_of(ep) != module]
+            if own:
+                out[name] = own[0]
+        else:
+            out[name] = eps[0]  # first on sys.path, as importlib finds it, and reported
+            others = eps[1:]
+        if others:
+            conflicts[name] = [_describe(ep) for ep in others]
+    _conflicts.clear()
+    _conflicts.update(conflicts)
+    for name, ignored in sorted(conflicts.items()):
+        used = f"{_describe(out[name])} is used" if name in out else "none is used"
+        warnings.warn(
+            f"TLS backend name {name!r} is registered more than once: {used}; ignored: "
+            f"{', '.join(ignored)}",
+            SecurityWarning,
+            stacklevel=2,
+        )
     return out
+
+
+def registration_conflicts() -> Dict[str, List[str]]:
+    """Per backend name, the registrations that are ignored (shown by ``tlsplug backends``)."""
+    _entry_points()
+    with _lock:
+        return {name: list(ignored) for name, ignored in _conflicts.items()}
 
 
 def _distribution(ep: metadata.EntryPoint) -> str:
@@ -72,7 +124,8 @@ def _distribution(ep: metadata.EntryPoint) -> str:
     if name:
         return str(name)
     for candidate in metadata.distributions():  # 3.9: EntryPoint has no .dist
-        if any(e.group == GROUP and e.name == ep.name for e in candidate.entry_points):
+        if any(e.group == GROUP and e.name == ep.name and e.value == ep.value
+               for e in candidate.entry_points):
             return str(candidate.metadata["Name"])
     return f"tlsplug-{ep.name}"
 

@@ -38,6 +38,7 @@ from typing import Any, Awaitable, Optional, Tuple, TypeVar, Union
 from ._aio_protocol import DeferredOCSP, TLSProtocol, TLSTransport
 from ._connect import connect_error
 from ._errors import ConfigurationError, HandshakeError, TLSError
+from ._hostname import server_identity
 from ._options import TLSOptions
 from ._protocols import ClientContext, Feature
 from ._registry import create_context, get_backend
@@ -143,6 +144,9 @@ async def open_connection(
     """
     loop = asyncio.get_running_loop()
     ctx = _context(options, context)
+    if server_hostname is not None and isinstance(host, str):
+        # The dialled name too: "127.0.0.010" dials 127.0.0.8 (docs/design.md, Identity).
+        server_identity(host, option="host", backend=ctx.backend_name)
     buffer = ctx.wrap_buffers(server_hostname if server_hostname is not None else host)
     reader = asyncio.StreamReader(limit=limit, loop=loop)
     app = asyncio.StreamReaderProtocol(reader, loop=loop)

@@ -31,6 +31,7 @@ from ._chainlint import (
     newer_violation,
     strict_violation,
 )
+from ._crlchain import chain_crl_error
 from ._errors import (
     ALL_CODES,
     CertificateError,
@@ -41,7 +42,14 @@ from ._errors import (
     error_for_code,
 )
 from ._hints import client_cert_hint, situated_hint
-from ._hostname import certificate_matches
+from ._hostname import (
+    Identity,
+    certificate_matches,
+    check_identity,
+    identity_matches,
+    server_identity,
+)
+from ._limits import limits_error, limits_violation
 from ._materials import MAX_FILE_SIZE, Materials, Trust, load_materials, system_trust
 from ._options import TLSOptions
 from ._policy import (
@@ -106,6 +114,7 @@ __all__ = [
     "ConfigurationError",
     "Feature",
     "HandshakeError",
+    "Identity",
     "Materials",
     "Policy",
     "SecurityWarning",
@@ -122,17 +131,23 @@ __all__ = [
     "WantReadError",
     "WantWriteError",
     "certificate_matches",
+    "check_identity",
     "certificate_violation",
+    "chain_crl_error",
     "client_cert_hint",
     "code_for_verify_error",
     "error_for_code",
+    "identity_matches",
     "is_strict_rule",
+    "limits_error",
+    "limits_violation",
     "load_materials",
     "newer_violation",
     "no_flags",
     "normalize_hostname",
     "policy_for",
     "reason_token",
+    "server_identity",
     "situated_hint",
     "strict_refusal",
     "strict_violation",

@@ -243,10 +243,25 @@ def _after_staple(
         )
     issuer = find_issuer(leaf, chain[1:], trust)
     if issuer is None:
+        if not _http_urls(leaf):
+            # No responder to ask in the first place (e.g. a directly trusted self-signed
+            # leaf, which is its own issuer): nothing failed, so DEBUG as check_responders
+            # does for a certificate without a responder (docs/design.md, OCSP).
+            if LOG.isEnabledFor(logging.DEBUG):
+                LOG.debug("OCSP: the certificate names no responder: %s", describe(leaf))
+            return Verdict("unknown", "the certificate names no HTTP OCSP responder",
+                           problem=NO_RESPONDER)
         reason = "the certificate's issuer is not in the peer's chain: responders cannot be asked"
         LOG.warning("OCSP soft-fail (%s) for %s: %s", ISSUER_NOT_FOUND, describe(leaf), reason)
         return Verdict("unknown", reason, problem=ISSUER_NOT_FOUND)
     return leaf, issuer
+
+
+def _http_urls(cert: x509.Certificate) -> bool:
+    try:
+        return any(url.lower().startswith(("http://", "https://")) for url in ocsp_urls(cert))
+    except ValueError:  # an AIA that does not decode: the responder step reports it
+        return True
 
 
 def _before_responders(

@@ -15,7 +15,14 @@ from typing import Any, Dict, List, Optional
 from .._errors import ConfigurationError, TLSError
 from .._options import TLSOptions
 from .._protocols import Backend, Feature
-from .._registry import ENV_VAR, GROUP, available_backends, get_backend, select_backend
+from .._registry import (
+    ENV_VAR,
+    GROUP,
+    available_backends,
+    get_backend,
+    registration_conflicts,
+    select_backend,
+)
 from ._common import EXIT_OK, Console
 from ._render import Cell, CellLike, heading, kv_lines, table
 
@@ -145,6 +152,8 @@ def report(infos: List[BackendInfo]) -> Dict[str, Any]:
         "python_ssl": ssl.OPENSSL_VERSION,
         "entry_point_group": GROUP,
         "backends": [i.to_json() for i in infos],
+        # Second registrations of a name, and packages claiming a built-in name: ignored.
+        "ignored_registrations": registration_conflicts(),
         "auto": _auto_choice(infos),
         "env": {"name": ENV_VAR, **_env_effect()},
     }
@@ -175,6 +184,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.lines(kv_lines([(f"{info.name}:", f"[{info.error.code}] {info.error.message}"
                                      + (f" Hint: {info.error.hint}" if info.error.hint else ""))],
                                    style, max_width=width))
+    for name, ignored in sorted(data["ignored_registrations"].items()):
+        console.lines(kv_lines([(f"{name}:", "registered more than once; ignored: "
+                                 + ", ".join(ignored))], style, max_width=width))
     loaded = [i for i in infos if i.priority is not None]
     if loaded:
         console.print()

@@ -55,7 +55,9 @@ class StdlibBackend:
             if exc.backend is None:
                 exc.backend = self.name  # shared loaders do not know which backend asked
             raise
-        return StdlibContext(options, ssl_context)
+        context = StdlibContext(options, ssl_context)
+        context.crls = tuple(materials.crls)  # the chain's CA certificates (_lint.py)
+        return context
 
     def __repr__(self) -> str:
         """Name and OpenSSL version."""

@@ -34,6 +34,8 @@ class StdlibTLSBuffer:
     _ocsp: Optional[StdlibOCSP] = None
     #: The options the chain lint (_lint.py) reads (set by the context; None: no lint).
     _lint_options: Optional[TLSOptions] = None
+    #: The CRLs for the chain's CA certificates (set by the context).
+    _crls: Tuple[Any, ...] = ()
 
     def __init__(
         self,
@@ -85,7 +87,7 @@ class StdlibTLSBuffer:
             raise refusal from error.__cause__
         peer = PeerChains(self._obj)  # each form of the chain read from ssl once
         if self._lint_options is not None:  # _lint.py: checks a newer OpenSSL makes
-            check_chain_after_handshake(self._obj, self._lint_options, peer)
+            check_chain_after_handshake(self._obj, self._lint_options, peer, self._crls)
         if self._post_check_host is not None:
             check_hostname_after_handshake(peer.leaf(), self._post_check_host)
         tracker = self._ocsp

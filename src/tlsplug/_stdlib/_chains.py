@@ -15,7 +15,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -111,7 +111,7 @@ class PeerChains:
 class ChainFacts:
     """One verified chain: its certificates parsed, and what is derived from them, once."""
 
-    __slots__ = ("_pair", "_violation", "certs", "ders")
+    __slots__ = ("_limits", "_pair", "_violation", "certs", "ders")
 
     def __init__(self, ders: Tuple[bytes, ...]) -> None:
         """Parse ``ders`` (leaf first); ``ValueError`` when one does not parse."""
@@ -121,6 +121,16 @@ class ChainFacts:
         self.certs: List[x509.Certificate] = [load_certificate(der) for der in ders]
         self._violation: Any = _UNSET
         self._pair: Any = _UNSET
+        self._limits: Dict[str, Optional[Tuple[int, int, str]]] = {}
+
+    def limits(self, profile: str) -> Optional[Tuple[int, int, str]]:
+        """``limits_violation`` of the chain under ``profile``, computed once."""
+        if profile not in self._limits:
+            from tlsplug.backend import limits_violation
+
+            self._limits[profile] = limits_violation(self.certs, profile)
+        found: Optional[Tuple[int, int, str]] = self._limits[profile]
+        return found
 
     def violation(self) -> Optional[Tuple[int, int]]:
         """``newer_violation`` of the chain: (X509_V_ERR, depth) or None."""

@@ -6,16 +6,15 @@ shared by any number of threads (OpenSSL's ``SSL_CTX`` is thread-safe for ``SSL_
 
 from __future__ import annotations
 
-import functools
 import socket
 import ssl
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from tlsplug.backend import (
     ConfigurationError,
     SessionStore,
     TLSOptions,
-    normalize_hostname,
+    server_identity,
     session_key,
 )
 
@@ -40,19 +39,12 @@ def _reraise(
         raise error from exc
 
 
-@functools.lru_cache(maxsize=256)  # a pool dials the same few names again and again
-def _valid_name(name: str, is_ip: bool) -> bool:
-    try:
-        # What ssl does with the name; a label over 63 octets fails here, not mid-handshake.
-        return bool(name) and (is_ip or bool(name.encode("idna")))
-    except UnicodeError:
-        return False
-
-
 class StdlibContext:
     """Options turned into a pinned ``ssl.SSLContext``; thread-safe."""
 
     backend_name = BACKEND_NAME
+    #: The CRLs of tlsCRLFile, for the CA certificates of the chain (set by the backend).
+    crls: Tuple[Any, ...] = ()
 
     def __init__(self, options: TLSOptions, ssl_context: ssl.SSLContext) -> None:
         """Use ``build_ssl_context`` through the backend rather than calling this."""
@@ -76,14 +68,12 @@ class StdlibContext:
                     hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
                 )
             return None, None
-        name, ip = normalize_hostname(server_hostname)
-        if not _valid_name(name, ip is not None):
-            raise ConfigurationError(
-                f"server_hostname {server_hostname!r} is not a valid host name or IP address",
-                code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
-            )
+        # The one identity rule (docs/design.md, Identity): refused names never reach ssl.
+        identity = server_identity(server_hostname, backend=BACKEND_NAME)
         # Python sends no SNI for an IP literal (RFC 6066 §3) and checks it against IP SANs.
-        post = name if (self.options.verify_hostname and not self._ctx.check_hostname) else None
+        name = identity.name
+        # The core matcher decides in every mode (_hostcheck.py), after OpenSSL's own check.
+        post = name if self.options.verify_hostname else None
         return name, post
 
     def wrap_socket(
@@ -116,7 +106,7 @@ class StdlibContext:
                 raise
             peer = PeerChains(tls)  # each form of the chain read from ssl once
             # _lint.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
-            check_chain_after_handshake(tls, self.options, peer)
+            check_chain_after_handshake(tls, self.options, peer, self.crls)
             if post_check is not None:
                 check_hostname_after_handshake(peer.leaf(), post_check)
             # OCSP (_ocsp.py): must-staple fails closed, responders within ocsp_timeout.
@@ -137,6 +127,7 @@ class StdlibContext:
         buffer = StdlibTLSBuffer(self._ctx, server_hostname, name, post_check)
         buffer._ocsp = StdlibOCSP(self.options)  # the post-handshake OCSP step (_ocsp.py)
         buffer._lint_options = self.options
+        buffer._crls = self.crls
         return buffer
 
     def __repr__(self) -> str:

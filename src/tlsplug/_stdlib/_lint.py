@@ -11,15 +11,18 @@ code can then differ - only when a chain has two defects, which no scenario gene
 from __future__ import annotations
 
 import ssl
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from tlsplug.backend import (
     X509_V_FLAG_X509_STRICT,
     TLSError,
     TLSOptions,
+    chain_crl_error,
     code_for_verify_error,
     error_for_code,
     is_strict_rule,
+    limits_error,
+    limits_violation,
     newer_violation,
     policy_for,
     strict_refusal,
@@ -34,30 +37,61 @@ from ._translate import BACKEND_NAME
 __all__ = ["check_chain_after_handshake", "strict_verify_error"]
 
 
-def check_chain_after_handshake(conn: Any, options: TLSOptions, peer: PeerChains) -> None:
-    """Raise ``CertificateError`` when the verified chain fails a newer OpenSSL's checks."""
-    if not options.verify_certificates or not (
-        policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT
-    ):
+def check_chain_after_handshake(
+    conn: Any, options: TLSOptions, peer: PeerChains, crls: Sequence[Any] = ()
+) -> None:
+    """Raise ``CertificateError`` when the verified chain fails a newer OpenSSL's checks,
+    the profile's signature and key limits (``tlsplug.backend.limits_violation``), or a CRL
+    of ``crls`` revokes one of its CA certificates (``tlsplug.backend.chain_crl_error``)."""
+    if not options.verify_certificates:
         return
     if getattr(conn, "session_reused", False):
         # A resumed session shows no chain; it was linted when the session was made.
         return
+    if policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT:
+        _check_strict(options, peer)
+    _check_limits(options, peer)
+    if crls and options.check_crl:
+        facts = peer.facts() if peer.verified() else None
+        # Python 3.9 shows no verified chain: only the leaf's CRL (OpenSSL's) is checked.
+        error = chain_crl_error(facts.certs, crls, backend=BACKEND_NAME) if facts else None
+        if error is not None:
+            raise error
+
+
+def _check_limits(options: TLSOptions, peer: PeerChains) -> None:
+    # After the strict lint: OpenSSL's check_auth_level follows check_extensions.
+    facts = peer.facts() if peer.verified() else None
+    if facts is not None:
+        violation = facts.limits(options.profile)
+    else:
+        certs = _visible_chain(options, peer)
+        violation = limits_violation(certs, options.profile, complete=False) if certs else None
+    if violation is not None:
+        raise limits_error(violation, backend=BACKEND_NAME)
+
+
+def _visible_chain(options: TLSOptions, peer: PeerChains) -> List[Any]:
+    try:
+        certs = [load_certificate(der) for der in peer.unverified()]
+    except ValueError:
+        return []
+    if certs:
+        # Python 3.9 shows only the leaf: add the anchors of tlsCAFile that issued the top
+        # certificate (the intermediates a server sends stay invisible there).
+        top = certs[-1]
+        certs += [t for t in trust_anchors(options) if t.subject == top.issuer and t != top]
+    return certs
+
+
+def _check_strict(options: TLSOptions, peer: PeerChains) -> None:
     if peer.verified():
         # Linted once per distinct chain: a pool sees the same chain on every connection.
         facts = peer.facts()
         if facts is not None:
             _raise_for(facts.violation(), facts.certs, options)
         return
-    try:
-        certs = [load_certificate(der) for der in peer.unverified()]
-    except ValueError:
-        return  # OpenSSL parsed and verified it; nothing more to say here
-    if certs:
-        # Python 3.9 shows only the leaf: add the anchors of tlsCAFile that issued the top
-        # certificate (the intermediates a server sends stay invisible there).
-        top = certs[-1]
-        certs += [t for t in trust_anchors(options) if t.subject == top.issuer and t != top]
+    certs = _visible_chain(options, peer)
     _raise_for(newer_violation(certs), certs, options)
 
 

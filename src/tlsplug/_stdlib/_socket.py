@@ -11,6 +11,8 @@ same. A TCP reset (RST) after the handshake reads as ``b""`` too: Python 3.11's 
 reports it as the same ``SSLEOFError`` as a ragged EOF while 3.9 and 3.13 raise
 ``ConnectionResetError``, so only this rule holds on every interpreter and backend.
 A ragged EOF or a reset *during the handshake* is an error (``connection-closed``).
+``eof_was_clean`` tells a driver which end it read: True after close_notify, False after a
+ragged EOF or a reset, None before the end of the stream (docs/design.md, Identity and EOF).
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ class StdlibTLSSocket(SocketCompat):
     _ocsp: Optional[StdlibOCSP] = None
     #: The context's options (set by the context), so hints can say what was set.
     _options: Optional[TLSOptions] = None
+    #: How the stream ended: True (close_notify), False (ragged EOF, reset), None (not yet).
+    _eof_clean: Optional[bool] = None
+
+    @property
+    def eof_was_clean(self) -> Optional[bool]:
+        """True after the peer's close_notify; False after a close without it or a reset."""
+        return self._eof_clean
 
     def __init__(
         self,
@@ -124,13 +133,23 @@ class StdlibTLSSocket(SocketCompat):
         if flags:
             no_flags("recv", flags)
         try:
-            return self._sock.recv(bufsize)
+            sslobj = getattr(self._sock, "_sslobj", None)
+            if sslobj is None or bufsize <= 0:
+                return self._sock.recv(bufsize)
+            # _ssl's read returns b"" only after close_notify and raises SSLEOFError on a
+            # ragged EOF (SSLSocket.read would hide the difference: suppress_ragged_eofs).
+            data: bytes = sslobj.read(bufsize)
+            if not data:
+                self._eof_clean = True
+            return data
         except ssl.SSLError as exc:
             if is_end_of_stream(exc):
+                self._eof_clean = isinstance(exc, ssl.SSLZeroReturnError)
                 return b""
             _raise_translated(exc, self._options)
             raise
         except ConnectionResetError:
+            self._eof_clean = False
             return b""  # as a ragged EOF: see the module docstring
         except Exception as exc:
             _raise_translated(exc, self._options)
@@ -142,17 +161,25 @@ class StdlibTLSSocket(SocketCompat):
             no_flags("recv_into", flags)
         try:
             sslobj = getattr(self._sock, "_sslobj", None)
+            if sslobj is not None and not nbytes:
+                with memoryview(buffer) as view:
+                    nbytes = view.nbytes  # as SSLSocket.recv_into: the whole buffer
             if sslobj is None or not nbytes:
                 return self._sock.recv_into(buffer, nbytes)
             # SSLSocket.recv_into -> read -> _sslobj.read, without the two Python frames
             # (a ragged EOF is handled below, as suppress_ragged_eofs would).
-            return int(sslobj.read(nbytes, buffer))
+            count = int(sslobj.read(nbytes, buffer))
+            if not count:
+                self._eof_clean = True  # _ssl returns 0 only after close_notify
+            return count
         except ssl.SSLError as exc:
             if is_end_of_stream(exc):
+                self._eof_clean = isinstance(exc, ssl.SSLZeroReturnError)
                 return 0
             _raise_translated(exc, self._options)
             raise
         except ConnectionResetError:
+            self._eof_clean = False
             return 0  # as a ragged EOF: see the module docstring
         except Exception as exc:
             _raise_translated(exc, self._options)

@@ -10,6 +10,7 @@ in the message, because that reason is what users search for.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import ssl
 from typing import Callable, Iterator, Optional
@@ -108,6 +109,10 @@ def translate(
         return error_for_code(
             "connection-closed", f"the connection was closed {where} ({exc})", backend=backend
         )
+    if isinstance(exc, OSError) and exc.errno == errno.EBADF:
+        # send/recv after close(): the pyopenssl backend's code for the same situation.
+        return error_for_code("connection-closed", "the TLS socket is closed", backend=backend,
+                              hint="close() was called on this connection; open a new one.")
     if isinstance(exc, OSError):
         return error_for_code("handshake-failure", f"socket error {where}: {exc}", backend=backend)
     return None

@@ -7,7 +7,9 @@ Precedence, when a scenario has more than one reason to fail (first match wins):
 
 1. **Configuration** - a needed option the backend does not declare: ``unsupported-option``,
    before any byte is sent (docs/design.md, "Backends": ``check(options)``). See
-   :data:`MISSING_FEATURE_RULES` for the features that are *not* options.
+   :data:`MISSING_FEATURE_RULES` for the features that are *not* options. Then a dialled
+   name that docs/design.md's Identity rules refuse (:func:`name_refused`):
+   ``invalid-option``, whatever the other options say.
 2. **Protocol and cipher** - the server is refused before it sends a certificate:
    ``protocol-version`` (no common TLS version), ``no-shared-cipher`` (no common suite).
 3. **The chain**, when certificates are verified, in the order OpenSSL's
@@ -58,6 +60,7 @@ __all__ = [
     "OPTION_FEATURES",
     "expected_outcome",
     "host_matches",
+    "name_refused",
     "needed_features",
 ]
 
@@ -132,6 +135,43 @@ def host_matches(names: Tuple[str, ...], cn_only: bool, dialled: str) -> bool:
             if dot and head and "*" not in pattern[2:] and rest == pattern[2:]:
                 return True
     return False
+
+
+def name_refused(dialled: str) -> bool:
+    """Whether docs/design.md's Identity rules refuse ``dialled`` before any byte is sent.
+
+    Control characters; a bracketed non-IPv6; IPv4 only as a canonical dotted quad, so any
+    name whose last label is a number (decimal, or 0x-hex as inet_aton reads it) is refused;
+    otherwise an LDH host name (after IDNA, one root dot dropped): labels of 1-63 octets of
+    letters, digits, '-' and '_' not beginning or ending with '-', 253 octets in all.
+    """
+    name = dialled.strip()
+    if not name or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return True
+    if name.startswith("[") and name.endswith("]"):
+        return not isinstance(_as_ip(name), ipaddress.IPv6Address)
+    ip = _as_ip(name)
+    if isinstance(ip, ipaddress.IPv6Address):
+        return False
+    if ip is not None:
+        return ".".join(str(int(part)) for part in name.split(".")) != name
+    if ":" in name:
+        return True
+    if name.endswith("."):
+        name = name[:-1]
+    try:
+        labels = _a_labels(name).split(".")
+    except UnicodeError:
+        return True
+    if len(".".join(labels)) > 253:
+        return True
+    for label in labels:
+        if not 1 <= len(label) <= 63 or label[0] == "-" or label[-1] == "-":
+            return True
+        if any(not (c.isascii() and (c.isalnum() or c in "-_")) for c in label):
+            return True
+    last = labels[-1]
+    return last.isdigit() or (last[:2] == "0x" and all(c in "0123456789abcdef" for c in last[2:]))
 
 
 def needed_features(scenario: Scenario) -> FrozenSet[Feature]:
@@ -247,6 +287,8 @@ def expected_outcome(
     """``"ok"`` or the error code a backend declaring ``features`` must reach."""
     if needed_features(scenario) - features:
         return "unsupported-option"
+    if name_refused(scenario.dialled):
+        return "invalid-option"
     protocol = _protocol(scenario)
     if protocol is not None:
         return protocol

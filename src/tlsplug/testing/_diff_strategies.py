@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from hypothesis import strategies as st
 
-from ._diff_oracle import _a_labels, _as_ip
+from ._diff_oracle import _a_labels, _as_ip, name_refused
 from ._diff_scenario import (
     CLIENT_CERT,
     DEFECTS,
@@ -73,16 +73,32 @@ def dial_candidates(names: Tuple[str, ...]) -> List[str]:
         if isinstance(ip, ipaddress.IPv6Address):
             out += [name, f"[{name}]", ip.exploded]
         elif ip is not None:
-            out.append(name)
+            # The IPv4 spellings a resolver reads as this address (docs/design.md, Identity).
+            octets = name.split(".")
+            out += [name, name + ".", ".".join(f"0{o}" for o in octets),
+                    f"{octets[0]}.{int(ipaddress.IPv4Address(name)) & 0xFFFFFF}",
+                    ".".join([hex(int(octets[0])), *octets[1:]])]
         elif name.startswith("*."):
             base = name[2:]
-            out += [f"node7.{base}", f"a.b.{base}", base]
+            out += [f"node7.{base}", f"a.b.{base}", base, f"node7.{base}."]
         elif name.isascii():
-            out += [name, name.upper()]
+            out += [name, name.upper(), name + ".", name + "\x00"]
         else:
             out += [name, _a_labels(name)]  # the U-label as users type it, and the A-label
+        out.append(("x" * 62 + ".") * 4 + name)  # over 253 octets
     out += [miss for miss in _MISSES if miss not in out]
     return out
+
+
+def _dialled(names: Tuple[str, ...]) -> st.SearchStrategy[str]:
+    """A host from ``dial_candidates``: 1 in 5 one the Identity rules refuse."""
+    candidates = dial_candidates(names)
+    valid = [c for c in candidates if not name_refused(c)]
+    refused = [c for c in candidates if name_refused(c)]
+    if not refused:
+        return st.sampled_from(valid)
+    return _weighted((True, 4), (False, 1)).flatmap(
+        lambda ok: st.sampled_from(valid if ok else refused))
 
 
 def _weighted(*choices: Tuple[Any, int]) -> st.SearchStrategy[Any]:
@@ -163,7 +179,7 @@ def scenarios(
         trust=draw(_weighted(("root", 6), ("issuer", 2), ("unrelated", 1), ("system", 1))),
         names=names,
         cn_only=draw(_weighted((False, 6), (True, 1))),
-        dialled=draw(st.sampled_from(dial_candidates(names))),
+        dialled=draw(_dialled(names)),
         revocation=revocation,
         crl_der=draw(st.booleans()),
         staple=staple,

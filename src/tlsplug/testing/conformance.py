@@ -136,6 +136,31 @@ class BackendConformance(SocketConformance, ConformanceHelpers):
         ctx = self.context(backend_name, ca_file=world.ca_file)
         self.refused("hostname-mismatch", backend_name, ctx, serve(world.leaf), "wrong.example")
 
+    @pytest.mark.parametrize("name", ["127.0.0.010", "127.1", "0x7f.0.0.1", "127.0.0.1.",
+                                      "local\x00host", "h" * 254, "a.-example.test"])
+    def test_refused_names_before_any_byte(
+        self, backend_name: str, world: World, name: str
+    ) -> None:
+        """Names docs/design.md's Identity rules refuse are invalid-option, socket or buffers."""
+        ctx = self.context(backend_name, ca_file=world.ca_file)
+        with pytest.raises(TLSError) as info:
+            ctx.wrap_buffers(server_hostname=name)
+        check_error(info.value, "invalid-option", backend_name)
+        left, right = socket.socketpair()
+        with left, right, pytest.raises(TLSError) as info2:
+            ctx.wrap_socket(left, server_hostname=name)
+        check_error(info2.value, "invalid-option", backend_name)
+
+    def test_identity_checked_with_invalid_certificates_allowed(
+        self, backend_name: str, world: World, serve: Any
+    ) -> None:
+        """Trailing dot and case never change the verdict, verified or not (one matcher)."""
+        for kwargs in ({}, {"allow_invalid_certificates": True}):
+            ctx = self.context(backend_name, ca_file=world.ca_file, **kwargs)
+            self.roundtrip(ctx, serve(world.leaf), "LocalHost.")
+            self.refused("hostname-mismatch", backend_name, ctx, serve(world.leaf),
+                         "wrong.example.")
+
     def test_ip_address_ok(self, backend_name: str, world: World, serve: Any) -> None:
         """Dialling 127.0.0.1 matches the certificate's IP SAN."""
         ctx = self.context(backend_name, ca_file=world.ca_file)

@@ -78,11 +78,13 @@ class StaplingServer(_ThreadedServer):
         timeout: float = 10.0,
         join_timeout: float = 5.0,
         max_version: Optional[ssl.TLSVersion] = None,
+        security_level: Optional[int] = None,
     ) -> None:
         """Build the pyOpenSSL context now, so bad settings fail here rather than in a thread.
 
         ``max_version`` caps the protocol (e.g. ``ssl.TLSVersion.TLSv1_2``: the staple then
         travels in CertificateStatus, not in the TLS 1.3 Certificate message).
+        ``security_level`` (e.g. 0) lets OpenSSL load a SHA-1-signed or small-key certificate.
         """
         if mode not in ("echo", "greeting", "close"):
             raise ValueError(f"mode must be 'echo', 'greeting' or 'close', not {mode!r}")
@@ -94,6 +96,7 @@ class StaplingServer(_ThreadedServer):
         self.greeting = greeting
         self._status_requests = 0
         self.max_version = max_version
+        self.security_level = security_level
         self.context = self._make_context()
 
     def _make_context(self) -> Any:
@@ -101,6 +104,8 @@ class StaplingServer(_ThreadedServer):
 
         SSL = self._ssl
         ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+        if self.security_level is not None:  # before the certificate is loaded and judged
+            ctx.set_cipher_list(f"DEFAULT:@SECLEVEL={self.security_level}".encode("ascii"))
         try:  # pyOpenSSL >= 24.3 takes cryptography objects (and deprecates its own)
             ctx.use_certificate(self.cert.certificate)
             ctx.use_privatekey(self.cert.private_key)

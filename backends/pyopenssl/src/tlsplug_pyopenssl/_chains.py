@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-from tlsplug.backend import newer_violation, strict_violation
+from tlsplug.backend import limits_violation, newer_violation, strict_violation
 
 __all__ = ["ChainFacts", "ChainMemo"]
 
@@ -43,7 +43,7 @@ except (ImportError, AttributeError):  # pragma: no cover - bindings without the
 class ChainFacts:
     """One verified chain (leaf first): certificates, DER, and the lint verdict, computed once."""
 
-    __slots__ = ("_violation", "certs", "ders", "ocsp_pair")
+    __slots__ = ("_limits", "_violation", "certs", "ders", "ocsp_pair")
 
     def __init__(self, certs: List[x509.Certificate]) -> None:
         """Keep ``certs``; encode each once (OCSP takes DER)."""
@@ -52,6 +52,13 @@ class ChainFacts:
         self._violation: Optional[Tuple[Optional[Tuple[int, int]]]] = None
         #: (leaf, issuer) for OCSP requests, once looked up (``_ocsp``).
         self.ocsp_pair: Optional[Tuple[x509.Certificate, x509.Certificate]] = None
+        self._limits: Dict[str, Optional[Tuple[int, int, str]]] = {}
+
+    def limits(self, profile: str) -> Optional[Tuple[int, int, str]]:
+        """``tlsplug.backend.limits_violation`` of the chain under ``profile``, once."""
+        if profile not in self._limits:
+            self._limits[profile] = limits_violation(self.certs, profile)
+        return self._limits[profile]
 
     def violation(self) -> Optional[Tuple[int, int]]:
         """The strict lint's first (X509_V_ERR, depth), or None (see ``_strict``)."""

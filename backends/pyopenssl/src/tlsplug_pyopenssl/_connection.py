@@ -85,6 +85,13 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
     """A connected, verified TLS client socket (blocking, with the socket's timeout)."""
 
     backend_name = BACKEND_NAME
+    #: How the stream ended: True (close_notify), False (ragged EOF, reset), None (not yet).
+    _eof_clean: Optional[bool] = None
+
+    @property
+    def eof_was_clean(self) -> Optional[bool]:
+        """True after the peer's close_notify; False after a close without it or a reset."""
+        return self._eof_clean
 
     def __init__(
         self,
@@ -215,9 +222,11 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
                 return self._conn.recv(bufsize)
             return self._retry(lambda: self._conn.recv(bufsize), self._deadline())
         except SSL.ZeroReturnError:
+            self._eof_clean = True
             return b""
         except SSL.SysCallError as exc:
             if _is_eof(exc):
+                self._eof_clean = False
                 return b""  # ragged EOF after the handshake: same as the stdlib backend
             raise translate(exc, self._state, self._conn, "read") from exc
         except _PASS_THROUGH:
@@ -241,9 +250,11 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
                 return _read_into(self._conn, buffer, size)
             return self._retry(lambda: _read_into(self._conn, buffer, size), self._deadline())
         except SSL.ZeroReturnError:
+            self._eof_clean = True
             return 0
         except SSL.SysCallError as exc:
             if _is_eof(exc):
+                self._eof_clean = False
                 return 0
             raise translate(exc, self._state, self._conn, "read") from exc
         except _PASS_THROUGH:

@@ -25,12 +25,13 @@ from tlsplug.backend import (
     TLSBuffer,
     TLSOptions,
     TLSSocket,
-    certificate_matches,
     certificate_violation,
-    error_for_code,
+    chain_crl_error,
+    check_identity,
+    limits_error,
     load_materials,
-    normalize_hostname,
     policy_for,
+    server_identity,
     session_key,
     trust_anchors,
 )
@@ -156,35 +157,32 @@ def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSO
         failure = chain_failure(conn, state)
         if failure is not None:
             raise failure
-    if not state.hostname_checked_by_openssl and host and options.verify_hostname:
-        # tlsAllowInvalidCertificates alone still checks the name (project decision).
-        cert = conn.get_peer_certificate(as_cryptography=True)
-        from cryptography.hazmat.primitives.serialization import Encoding
+    if options.verify_certificates and not session_reused(conn):
+        # The profile's signature and key floor (docs/design.md, Legacy limits); the
+        # security level OpenSSL needs for TLS 1.0 would let MD5 and 512-bit RSA through.
+        facts = state.chain_facts(conn)
+        violation = facts.limits(options.profile) if facts is not None else None
+        if violation is not None:
+            raise limits_error(violation, backend=BACKEND_NAME)
+        if state.crls and facts is not None and options.check_crl:
+            # OpenSSL checked the leaf's CRL; the CA certificates' are the core's.
+            crl_error = chain_crl_error(facts.certs, state.crls, backend=BACKEND_NAME)
+            if crl_error is not None:
+                raise crl_error
+    if host and options.verify_hostname and state.identity is not None:
+        # The core matcher decides in every mode (docs/design.md, Identity); OpenSSL's check
+        # inside the handshake (configure_hostname) refuses nothing more, only earlier.
+        facts = state.chain_facts(conn) if options.verify_certificates else None
+        if facts is not None and facts.ders:
+            der: Optional[bytes] = facts.ders[0]  # the verified leaf, already encoded
+        else:
+            cert = conn.get_peer_certificate(as_cryptography=True)
+            from cryptography.hazmat.primitives.serialization import Encoding
 
-        der = cert.public_bytes(Encoding.DER) if cert is not None else b""
-        if not certificate_matches(der, host):
-            raise error_for_code(
-                "hostname-mismatch",
-                f"TLS handshake with {host} failed: the certificate is not valid for "
-                f"{host!r} (subjectAltName checked)",
-                backend=BACKEND_NAME,
-            )
+            der = cert.public_bytes(Encoding.DER) if cert is not None else None
+        check_identity(der, state.identity, backend=BACKEND_NAME)
     # Only now: a failed check must fail again if the caller retries do_handshake().
     state.handshake_done = True
-
-
-@functools.lru_cache(maxsize=256)  # a pool dials the same few names again and again
-def _valid_name(name: str, is_ip: bool) -> bool:
-    # The rule the stdlib backend applies (what ssl does with the name): the IDNA codec
-    # refuses empty labels and labels over 63 octets, before any byte is sent.
-    if not name or "\x00" in name:
-        return False
-    if is_ip:
-        return True
-    try:
-        return name.isascii() and bool(name.encode("idna"))
-    except UnicodeError:
-        return False
 
 
 def _trust_may_violate(materials: Materials) -> bool:
@@ -249,14 +247,12 @@ class PyOpenSSLContext:
             server_hostname, strict=self._strict, verifying=self._verifying, trust=self._trust
         )
         if server_hostname is not None:
-            state.name, state.ip = normalize_hostname(server_hostname)
-            if not _valid_name(state.name, state.ip is not None):
-                raise ConfigurationError(
-                    f"server_hostname {server_hostname!r} is empty or not a valid host name",
-                    code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
-                )
+            # The one identity rule (docs/design.md, Identity), before any byte is sent.
+            state.identity = server_identity(server_hostname, backend=BACKEND_NAME)
+            state.name, state.ip = state.identity
         state.trust_may_violate = self.trust_may_violate
         state.options = self.options
+        state.crls = self.materials.crls
         state.chains = self.chains
         conn = SSL.Connection(self.native, sock)
         if sock is not None and _CLEAR_MODE is not None:

@@ -6,11 +6,13 @@ text of the final ``SSL.Error`` - decides the error code (``cert-expired`` vs
 ``cert-untrusted`` vs ``cert-revoked`` ...), exactly as CPython reads
 ``SSL_get_verify_result`` for ``SSLCertVerificationError.verify_code``.
 
-Host and IP checks are OpenSSL's (``X509_VERIFY_PARAM_set1_host`` / ``set1_ip``) with the
-flags CPython uses (Modules/_ssl.c ``_ssl_configure_hostname``), so the stdlib backend and
-this one run the very same matcher. pyOpenSSL has no public API for it (as of 26.x); the
-cffi bindings of ``cryptography`` do, and when a future build lacks them we fall back to
-``certificate_matches`` after the handshake (``ConnectionState.hostname_checked_by_openssl``).
+Host and IP checks: OpenSSL's (``X509_VERIFY_PARAM_set1_host`` / ``set1_ip``, with the
+flags CPython uses, Modules/_ssl.c ``_ssl_configure_hostname``) runs inside the handshake so
+a mismatch is reported where docs/design.md's precedence puts it; the verdict is the core's
+``check_identity``, run after every handshake (``_context.finish_handshake``), which
+accepts nothing OpenSSL refuses. pyOpenSSL has no public API for the former (as of 26.x);
+the cffi bindings of ``cryptography`` do, and a build without them only loses the early
+report.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Union
 
 from OpenSSL import SSL, crypto
 
-from tlsplug.backend import TLSError, certificate_violation, is_strict_rule, strict_refusal
+from tlsplug.backend import (
+    Identity,
+    TLSError,
+    certificate_violation,
+    is_strict_rule,
+    strict_refusal,
+)
 
 from ._chains import ChainFacts, ChainMemo
 
@@ -93,8 +101,10 @@ class ConnectionState:
     #: The first X509_V_ERR_* number the chain verification reported, and its depth.
     verify_error: Optional[int] = None
     verify_depth: Optional[int] = None
-    #: True when OpenSSL checks the host inside chain verification (no post-check needed).
-    hostname_checked_by_openssl: bool = False
+    #: The CRLs of tlsCRLFile, for the CA certificates of the chain (``chain_crl_error``).
+    crls: Sequence[x509.CertificateRevocationList] = ()
+    #: The normalised identity (``tlsplug.backend.server_identity``) that is verified.
+    identity: Optional[Identity] = None
     #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
     strict: bool = False
     handshake_done: bool = False
@@ -258,12 +268,11 @@ def configure_hostname(conn: SSL.Connection, state: ConnectionState) -> None:
     _lib.X509_VERIFY_PARAM_set_hostflags(param, HOST_FLAGS)
     if state.ip is not None:
         packed = state.ip.packed
-        ok = _lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
+        _lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
     else:
         raw = state.name.encode("ascii")
-        ok = _lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw))
-    # set1_host refuses names with NUL and the like; the post-handshake check then decides.
-    state.hostname_checked_by_openssl = ok == 1
+        # The core refused every name set1_host refuses; the core's check decides anyway.
+        _lib.X509_VERIFY_PARAM_set1_host(param, raw, len(raw))
 
 
 def verify_result(conn: SSL.Connection) -> Optional[int]:
