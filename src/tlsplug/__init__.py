@@ -6,6 +6,7 @@ interchangeable backends found through the ``tlsplug.backends`` entry point grou
 
 from __future__ import annotations
 
+from ._bridge import create_ssl_context
 from ._connect import connect
 from ._errors import (
     CertificateError,
@@ -45,6 +46,7 @@ __all__ = [
     "clear_context_cache",
     "connect",
     "create_context",
+    "create_ssl_context",
     "get_backend",
     "parse_txt_record",
     "select_backend",

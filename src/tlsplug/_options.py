@@ -69,6 +69,23 @@ def _fail(option: str, message: str, code: str = "invalid-option") -> Configurat
     return ConfigurationError(f"{option}: {message}", code=code, option=option)
 
 
+def _alpn(value: Any) -> Optional[Tuple[str, ...]]:
+    """``alpn_protocols`` as a tuple of names each backend can offer, or the error."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise _fail("alpn_protocols", "expected a tuple of protocol names, e.g. ('h2', 'http/1.1')")
+    names = tuple(value)
+    for name in names:
+        if not isinstance(name, str):
+            raise _fail("alpn_protocols", f"expected str names, got {type(name).__name__}")
+        # RFC 7301 §3.1: a protocol name is 1 to 255 octets. ASCII, because ssl's
+        # set_alpn_protocols encodes with ASCII (every registered name is ASCII).
+        if not name or not name.isascii() or len(name) > 255:
+            raise _fail(
+                "alpn_protocols", f"{name!r} is not a 1 to 255 character ASCII protocol name"
+            )
+    return names or None
+
+
 class _HashMemo:
     """The slot where ``TLSOptions`` keeps its hash.
 
@@ -106,6 +123,8 @@ class TLSOptions(_HashMemo):
     profile: str = "modern"
     ocsp_timeout: float = 5.0
     session_resumption: bool = True
+    #: ALPN protocol names to offer, most preferred first (RFC 7301); keyword only.
+    alpn_protocols: Optional[Tuple[str, ...]] = None
 
     uri_names: ClassVar[Mapping[str, str]] = URI_NAMES
 
@@ -143,6 +162,8 @@ class TLSOptions(_HashMemo):
         object.__setattr__(self, "ocsp_timeout", float(timeout))
         if not isinstance(self.session_resumption, bool):
             raise _fail("session_resumption", "expected true or false")
+        if self.alpn_protocols is not None:
+            object.__setattr__(self, "alpn_protocols", _alpn(self.alpn_protocols))
         self._check_rules()
 
     def _check_rules(self) -> None:

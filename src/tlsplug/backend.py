@@ -69,6 +69,7 @@ from ._reasons import (
     PROTOCOL_VERSION_REASONS,
 )
 from ._sessions import SessionKey, SessionStore, session_key
+from ._bridge import BridgeSSLContext
 
 __all__ = [
     "CLIENT_CERT_REFUSED_REASONS",
@@ -89,6 +90,7 @@ __all__ = [
     "X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL",
     "X509_V_FLAG_X509_STRICT",
     "Backend",
+    "BridgeSSLContext",
     "CertificateError",
     "ClientContext",
     "DeferredOCSP",

@@ -69,6 +69,7 @@ from ._ocsp_verify import (
     verify_response,
 )
 from ._options import TLSOptions
+from ._ocsp_nowait import post_handshake_check_nowait
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -101,6 +102,7 @@ __all__ = [
     "ocsp_urls",
     "post_handshake_check",
     "post_handshake_check_async",
+    "post_handshake_check_nowait",
     "status_text",
     "verify_response",
 ]

@@ -12,7 +12,7 @@ import os
 import ssl
 import tempfile
 import warnings
-from typing import NoReturn, Optional
+from typing import NoReturn, Optional, Type, TypeVar
 
 from tlsplug.backend import (
     ConfigurationError,
@@ -24,6 +24,8 @@ from tlsplug.backend import (
 from ._translate import BACKEND_NAME
 
 __all__ = ["build_ssl_context"]
+
+_Ctx = TypeVar("_Ctx", bound=ssl.SSLContext)
 
 # OpenSSL 3.0 option bits (openssl/ssl.h) that Python exposes only on some versions.
 # SSL_OP_LEGACY_SERVER_CONNECT: ssl.OP_LEGACY_SERVER_CONNECT exists from Python 3.12.
@@ -155,10 +157,17 @@ def _raise_client(path: str, message: str, code: str, cause: Optional[BaseExcept
     raise _config_error(option, path, message, code) from cause
 
 
-def build_ssl_context(options: TLSOptions, materials: Materials) -> ssl.SSLContext:
-    """A client ``ssl.SSLContext`` carrying out ``options`` exactly, files already checked."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+def build_ssl_context(
+    options: TLSOptions, materials: Materials, cls: Type[_Ctx] = ssl.SSLContext  # type: ignore[assignment]
+) -> _Ctx:
+    """A client ``ssl.SSLContext`` carrying out ``options`` exactly, files already checked.
+
+    ``cls``: an ``ssl.SSLContext`` subclass to build (``tlsplug.create_ssl_context``'s).
+    """
+    ctx = cls(ssl.PROTOCOL_TLS_CLIENT)
     _apply_policy(ctx, options)
+    if options.alpn_protocols:
+        ctx.set_alpn_protocols(list(options.alpn_protocols))
     if options.verify_certificates:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.check_hostname = options.verify_hostname
