@@ -48,9 +48,12 @@ class BridgeSSLContext(ssl.SSLContext):
     """
 
     _tlsplug_options: Optional[TLSOptions] = None
+    #: The name of the backend carrying out the options.
+    backend_name: str = ""
 
-    def _tlsplug_arm(self, options: TLSOptions) -> None:
+    def _tlsplug_arm(self, options: TLSOptions, backend_name: str) -> None:
         self._tlsplug_options = options
+        self.backend_name = backend_name
 
     @property
     def tlsplug_options(self) -> TLSOptions:
@@ -94,7 +97,7 @@ class BridgeSSLContext(ssl.SSLContext):
         if server_hostname is None and self.tlsplug_options.verify_hostname:
             raise ConfigurationError(
                 "server_hostname is required while hostnames are verified",
-                code="invalid-option", option="server_hostname",
+                code="invalid-option", option="server_hostname", backend=self.backend_name,
                 hint="Pass the host you dialled (server_hostname=...), or set "
                 "tlsAllowInvalidHostnames=true.",
             )
@@ -125,7 +128,7 @@ class BufferSSLObject(ssl.SSLObject):
     constructor; none of its own state is used).
     """
 
-    def __init__(  # noqa: D107 - made by RoutedSSLContext.wrap_bio
+    def __init__(
         self,
         context: RoutedSSLContext,
         buffer: TLSBuffer,
@@ -185,7 +188,7 @@ class BufferSSLObject(ssl.SSLObject):
             self._flush()
         self._done = True
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl's names
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """Plaintext: bytes, or the count written into ``buffer``; empty/0 at the end."""
         self._feed()
         try:
@@ -332,7 +335,7 @@ class RoutedSSLContext(BridgeSSLContext):
     """A context whose connections are made by a tlsplug backend's ``ClientContext``."""
 
     def _tlsplug_route(self, options: TLSOptions, client: ClientContext) -> None:
-        self._tlsplug_arm(options)
+        self._tlsplug_arm(options, client.backend_name)
         self._client: Optional[ClientContext] = client
         self._alpn: Optional[Tuple[str, ...]] = options.alpn_protocols
 

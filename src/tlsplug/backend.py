@@ -18,6 +18,7 @@ accept it unchecked (RFC 7633; the stdlib backend does so).
 
 from __future__ import annotations
 
+from ._bridge import BridgeSSLContext
 from ._chainlint import (
     X509_V_ERR_CA_BCONS_NOT_CRITICAL,
     X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL,
@@ -69,7 +70,6 @@ from ._reasons import (
     PROTOCOL_VERSION_REASONS,
 )
 from ._sessions import SessionKey, SessionStore, session_key
-from ._bridge import BridgeSSLContext
 
 __all__ = [
     "CLIENT_CERT_REFUSED_REASONS",

@@ -45,6 +45,7 @@ from ._ocsp_fetch import (
     describe,
     ocsp_urls,
 )
+from ._ocsp_nowait import post_handshake_check_nowait
 from ._ocsp_types import (
     ENDPOINT_CHECK_DISABLED,
     INVALID_RESPONSE,
@@ -69,7 +70,6 @@ from ._ocsp_verify import (
     verify_response,
 )
 from ._options import TLSOptions
-from ._ocsp_nowait import post_handshake_check_nowait
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -32,13 +32,25 @@ from ._hostcheck import check_hostname_after_handshake
 from ._lint import check_chain_after_handshake
 from ._ocsp import StdlibOCSP
 from ._sslcontext import build_ssl_context
-from ._translate import BACKEND_NAME, translate
+from ._translate import BACKEND_NAME, is_end_of_stream, translate
 
 __all__ = ["StdlibSSLContext", "create_ssl_context"]
 
 
 def _translated(exc: Exception, negotiated: Callable[[], bool]) -> None:
     error = translate(exc, handshake=True, negotiated=negotiated)
+    if error is not None:
+        raise error from exc
+
+
+def _translated_read(exc: ssl.SSLError) -> None:
+    """Raise the ``TLSError`` for a failed read (e.g. TLS 1.3's certificate_required alert).
+
+    End of stream and "again" errors are the caller's (ssl and asyncio handle them).
+    """
+    if isinstance(exc, (ssl.SSLWantReadError, ssl.SSLWantWriteError)) or is_end_of_stream(exc):
+        return
+    error = translate(exc, handshake=False)
     if error is not None:
         raise error from exc
 
@@ -84,6 +96,14 @@ class CheckedSSLObject(ssl.SSLObject):
             raise
         self._tlsplug_ocsp = _after_handshake(self, wait_for_responders=False)
 
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl's names
+        """As ``ssl.SSLObject.read``; a TLS failure is tlsplug's error with its code."""
+        try:
+            return super().read(len, buffer)
+        except ssl.SSLError as exc:
+            _translated_read(exc)
+            raise
+
     @property
     def ocsp_status(self) -> Optional[str]:
         """What OCSP concluded (``tlsplug.ocsp.status_text``); None before the handshake."""
@@ -106,6 +126,14 @@ class CheckedSSLSocket(ssl.SSLSocket):
             raise
         # A non-blocking socket belongs to an event loop: it must not wait on a responder.
         self._tlsplug_ocsp = _after_handshake(self, self.gettimeout() != 0.0)
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl's names
+        """As ``ssl.SSLSocket.read`` (``recv`` uses it); TLS failures carry tlsplug's code."""
+        try:
+            return super().read(len, buffer)
+        except ssl.SSLError as exc:
+            _translated_read(exc)
+            raise
 
     @property
     def ocsp_status(self) -> Optional[str]:
@@ -160,5 +188,5 @@ def create_ssl_context(options: TLSOptions) -> StdlibSSLContext:
         if exc.backend is None:
             exc.backend = BACKEND_NAME
         raise
-    ctx._tlsplug_arm(options)
+    ctx._tlsplug_arm(options, BACKEND_NAME)
     return ctx
