@@ -96,7 +96,7 @@ class CheckedSSLObject(ssl.SSLObject):
             raise
         self._tlsplug_ocsp = _after_handshake(self, wait_for_responders=False)
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl's names
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """As ``ssl.SSLObject.read``; a TLS failure is tlsplug's error with its code."""
         try:
             return super().read(len, buffer)
@@ -127,7 +127,7 @@ class CheckedSSLSocket(ssl.SSLSocket):
         # A non-blocking socket belongs to an event loop: it must not wait on a responder.
         self._tlsplug_ocsp = _after_handshake(self, self.gettimeout() != 0.0)
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl's names
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """As ``ssl.SSLSocket.read`` (``recv`` uses it); TLS failures carry tlsplug's code."""
         try:
             return super().read(len, buffer)

@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 import warnings
-from typing import Any, Coroutine, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Coroutine, List, Optional, Tuple, TypeVar
 
 import pytest
 
