@@ -112,7 +112,7 @@ def test_alpn_negotiated_on_socket_buffer_and_aio(
 
     async def aio() -> Optional[str]:
         opts = _options(backend_name, pki[1], alpn_protocols=("http/1.1", "h2"))
-        reader, writer = await tlsplug.aio.open_connection(*server.address, opts,
+        _reader, writer = await tlsplug.aio.open_connection(*server.address, opts,
                                                            server_hostname="localhost")
         try:
             return writer.get_extra_info("tlsplug").selected_alpn_protocol()  # type: ignore[no-any-return]
