@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import warnings
@@ -52,10 +53,8 @@ async def _open(server: TLSServer, ctx: ssl.SSLContext, payload: bytes = b"ping"
         return writer.get_extra_info("ssl_object")
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError):  # the server may reset after close_notify
             await writer.wait_closed()
-        except OSError:  # pragma: no cover - the server may reset after close_notify
-            pass
 
 
 def _alpn_over_socket(ctx: Any, server: TLSServer) -> Optional[str]:
@@ -82,10 +81,11 @@ def test_alpn_protocols_validated(bad: Any) -> None:
 
 def test_alpn_protocols_normalised_and_hashed() -> None:
     """A list becomes a tuple, () means none, and the names are part of equality and hash."""
-    assert TLSOptions(alpn_protocols=["h2"]).alpn_protocols == ("h2",)
+    assert TLSOptions(alpn_protocols=["h2"]).alpn_protocols == ("h2",)  # type: ignore[arg-type]
     assert TLSOptions(alpn_protocols=()).alpn_protocols is None
     assert TLSOptions(alpn_protocols=("h2",)) != TLSOptions(alpn_protocols=("http/1.1",))
-    assert hash(TLSOptions(alpn_protocols=("h2",))) == hash(TLSOptions(alpn_protocols=["h2"]))
+    names: Any = ["h2"]
+    assert hash(TLSOptions(alpn_protocols=("h2",))) == hash(TLSOptions(alpn_protocols=names))
     assert TLSOptions.parse(None, alpn_protocols=("h2",)).alpn_protocols == ("h2",)
     assert "alpn" not in str(TLSOptions(alpn_protocols=("h2",)).to_uri_options())
 
@@ -93,7 +93,7 @@ def test_alpn_protocols_normalised_and_hashed() -> None:
 def test_alpn_negotiated_on_socket_buffer_and_aio(
     backend_name: str, pki: Tuple[LeafCert, str, LeafCert], server: TLSServer
 ) -> None:
-    """The server's choice shows on wrap_socket, wrap_buffers and tlsplug.aio; none if not offered."""
+    """The server's choice shows on wrap_socket, wrap_buffers and tlsplug.aio (else None)."""
     ctx = tlsplug.create_context(_options(backend_name, pki[1], alpn_protocols=("h2",)))
     assert _alpn_over_socket(ctx, server) == "h2"
     plain = tlsplug.create_context(_options(backend_name, pki[1]))
@@ -203,7 +203,8 @@ def test_wrap_bio_is_an_sslobject(
     assert isinstance(obj, ssl.SSLObject)
     assert obj.version() == "TLSv1.3"
     assert obj.getpeercert(True) == pki[0].cert_der
-    assert ("DNS", "localhost") in obj.getpeercert()["subjectAltName"]
+    cert: Any = obj.getpeercert()
+    assert ("DNS", "localhost") in cert["subjectAltName"]
     assert obj.cipher() is not None
     assert obj.compression() is None
 
@@ -224,6 +225,7 @@ def test_start_tls(
         except BaseException:
             transport.close()
             raise
+        assert tls is not None
         writer = asyncio.StreamWriter(tls, protocol, reader, loop)
         writer.write(b"upgraded")
         data = await reader.readexactly(8)
@@ -248,9 +250,10 @@ def test_der_crl_revokes_through_asyncio(
     ctx = tlsplug.create_ssl_context(_options(backend_name, ca_file, crl_file=str(crl)))
     with TLSServer(cert=good, timeout=TIMEOUT) as ok:
         asyncio.run(_open(ok, ctx))
-    with TLSServer(cert=revoked, timeout=TIMEOUT) as bad:
-        with pytest.raises(tlsplug.CertificateError) as info:
-            asyncio.run(_open(bad, ctx))
+    with TLSServer(cert=revoked, timeout=TIMEOUT) as bad, pytest.raises(
+        tlsplug.CertificateError
+    ) as info:
+        asyncio.run(_open(bad, ctx))
     assert info.value.code == "cert-revoked"
 
 

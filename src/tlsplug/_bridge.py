@@ -33,7 +33,7 @@ from ._protocols import ClientContext, TLSBuffer, TLSSocket, WantReadError, Want
 
 __all__ = ["BridgeSSLContext", "BufferSSLObject", "RoutedSSLContext", "create_ssl_context"]
 
-_VERIFY_MODE = ssl.SSLContext.verify_mode  # the property of ssl.py (an enum around _ssl's)
+_VERIFY_MODE: Any = vars(ssl.SSLContext)["verify_mode"]  # ssl.py's property (an enum of _ssl's)
 _CHECK_HOSTNAME: Any = ssl.SSLContext.check_hostname  # _ssl._SSLContext's getset descriptor
 
 
@@ -64,7 +64,7 @@ class BridgeSSLContext(ssl.SSLContext):
     @property  # type: ignore[override]
     def verify_mode(self) -> ssl.VerifyMode:
         """As ``ssl.SSLContext.verify_mode``; cannot go below what the options require."""
-        return _VERIFY_MODE.fget(self)  # type: ignore[no-any-return,misc]
+        return _VERIFY_MODE.fget(self)  # type: ignore[no-any-return]
 
     @verify_mode.setter
     def verify_mode(self, value: ssl.VerifyMode) -> None:
@@ -72,9 +72,9 @@ class BridgeSSLContext(ssl.SSLContext):
         if options is not None and options.verify_certificates and value != ssl.CERT_REQUIRED:
             _refused(f"verify_mode = {value!r}")
             return
-        _VERIFY_MODE.fset(self, value)  # type: ignore[misc]
+        _VERIFY_MODE.fset(self, value)
 
-    @property  # type: ignore[override]
+    @property
     def check_hostname(self) -> bool:
         """As ``ssl.SSLContext.check_hostname``; cannot be turned off against the options."""
         return bool(_CHECK_HOSTNAME.__get__(self))
@@ -359,7 +359,7 @@ class RoutedSSLContext(BridgeSSLContext):
             self._alpn = protocols
             self._client = None
 
-    def wrap_bio(  # type: ignore[override]
+    def wrap_bio(
         self,
         incoming: ssl.MemoryBIO,
         outgoing: ssl.MemoryBIO,

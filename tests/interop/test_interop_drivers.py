@@ -63,7 +63,7 @@ def _check(case: str, action: Callable[[], Any]) -> Any:
     """Run ``action``: its result for "good", else the tlsplug code behind its exception."""
     if case == "good":
         return action()
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Exception) as info:  # noqa: PT011 - each driver wraps in its own class
         action()
     expected = {"untrusted": "cert-untrusted", "revoked": "cert-revoked"}[case]
     assert tlsplug_code(info.value) == expected, repr(info.value)
@@ -78,7 +78,7 @@ def test_asyncpg(
     postgres: Postgres, backend_name: str, interop_pki: InteropPKI, der_crl: Path, case: str
 ) -> None:
     """asyncpg with ssl=create_ssl_context(opts): SELECT 1, or the refusal's code."""
-    import asyncpg
+    asyncpg = pytest.importorskip("asyncpg")
 
     ctx = tlsplug.create_ssl_context(_options(case, backend_name, interop_pki, der_crl))
 
@@ -105,7 +105,7 @@ def test_pg8000(
     shape: str,
 ) -> None:
     """pg8000 with ssl_context= either shape: SELECT 1, or the refusal's code."""
-    import pg8000.native
+    pg8000_native = pytest.importorskip("pg8000.native")
 
     opts = _options(case, backend_name, interop_pki, der_crl)
     context: Any
@@ -121,7 +121,7 @@ def test_pg8000(
         pytest.skip(f"the {backend_name} backend's TLSSocket has no makefile()")
 
     def query() -> Any:
-        conn = pg8000.native.Connection(
+        conn = pg8000_native.Connection(
             postgres.user, host="localhost", port=postgres.port, database="postgres",
             ssl_context=context, timeout=TIMEOUT,
         )
@@ -153,9 +153,9 @@ def tlsplug_redis_connection() -> Any:
     to ``asyncio.open_connection`` (its own ``SSLConnection`` adds ``ssl=`` there), and
     ``ConnectionPool(connection_class=...)`` passes unknown keyword arguments to the class.
     """
-    import redis.asyncio as aioredis
+    base: Any = pytest.importorskip("redis.asyncio").Connection
 
-    class TLSPlugConnection(aioredis.Connection):
+    class TLSPlugConnection(base):  # type: ignore[misc]
         def __init__(self, *, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
             self.tlsplug_ssl_context = ssl_context
             super().__init__(**kwargs)
@@ -172,7 +172,7 @@ def test_redis_asyncio(
     redis: Redis, backend_name: str, interop_pki: InteropPKI, der_crl: Path, case: str
 ) -> None:
     """redis.asyncio through a connection_class using create_ssl_context: PING, or the code."""
-    import redis.asyncio as aioredis
+    aioredis = pytest.importorskip("redis.asyncio")
 
     opts = _options(case, backend_name, interop_pki, der_crl,
                     certificate_key_file=str(interop_pki.client_files.combined_file))
@@ -200,7 +200,7 @@ def test_httpx_http2(
     nginx: Nginx, backend_name: str, interop_pki: InteropPKI, der_crl: Path, case: str
 ) -> None:
     """httpx http2=True with verify=create_ssl_context(opts): HTTP/2 by ALPN, or the code."""
-    import httpx
+    httpx = pytest.importorskip("httpx")
 
     ctx = tlsplug.create_ssl_context(_options(case, backend_name, interop_pki, der_crl))
     url = f"https://localhost:{nginx.ports['h2']}/"

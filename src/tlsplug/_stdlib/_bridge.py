@@ -144,10 +144,10 @@ class CheckedSSLSocket(ssl.SSLSocket):
 class StdlibSSLContext(BridgeSSLContext):
     """The stdlib backend's ``ssl.SSLContext`` for ``tlsplug.create_ssl_context``."""
 
-    sslobject_class = CheckedSSLObject  # type: ignore[assignment]
-    sslsocket_class = CheckedSSLSocket  # type: ignore[assignment]
+    sslobject_class = CheckedSSLObject
+    sslsocket_class = CheckedSSLSocket
 
-    def wrap_socket(  # type: ignore[override]
+    def wrap_socket(
         self, sock: Any, server_side: bool = False, do_handshake_on_connect: bool = True,
         suppress_ragged_eofs: bool = True, server_hostname: Any = None, session: Any = None,
     ) -> ssl.SSLSocket:
@@ -159,7 +159,7 @@ class StdlibSSLContext(BridgeSSLContext):
             session=session,
         )
 
-    def wrap_bio(  # type: ignore[override]
+    def wrap_bio(
         self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool = False,
         server_hostname: Any = None, session: Any = None,
     ) -> ssl.SSLObject:
@@ -188,5 +188,6 @@ def create_ssl_context(options: TLSOptions) -> StdlibSSLContext:
         if exc.backend is None:
             exc.backend = BACKEND_NAME
         raise
+    assert isinstance(ctx, StdlibSSLContext)
     ctx._tlsplug_arm(options, BACKEND_NAME)
     return ctx

@@ -12,7 +12,7 @@ import os
 import ssl
 import tempfile
 import warnings
-from typing import NoReturn, Optional, Type, TypeVar
+from typing import NoReturn, Optional, Type
 
 from tlsplug.backend import (
     ConfigurationError,
@@ -24,8 +24,6 @@ from tlsplug.backend import (
 from ._translate import BACKEND_NAME
 
 __all__ = ["build_ssl_context"]
-
-_Ctx = TypeVar("_Ctx", bound=ssl.SSLContext)
 
 # OpenSSL 3.0 option bits (openssl/ssl.h) that Python exposes only on some versions.
 # SSL_OP_LEGACY_SERVER_CONNECT: ssl.OP_LEGACY_SERVER_CONNECT exists from Python 3.12.
@@ -158,8 +156,8 @@ def _raise_client(path: str, message: str, code: str, cause: Optional[BaseExcept
 
 
 def build_ssl_context(
-    options: TLSOptions, materials: Materials, cls: Type[_Ctx] = ssl.SSLContext  # type: ignore[assignment]
-) -> _Ctx:
+    options: TLSOptions, materials: Materials, cls: Type[ssl.SSLContext] = ssl.SSLContext
+) -> ssl.SSLContext:
     """A client ``ssl.SSLContext`` carrying out ``options`` exactly, files already checked.
 
     ``cls``: an ``ssl.SSLContext`` subclass to build (``tlsplug.create_ssl_context``'s).
