@@ -38,7 +38,7 @@ def test_plain_asyncio_recipe_runs(backend_name: str, tmp_path: Path,
     """The plain-asyncio recipe echoes through a local server and negotiates http/1.1."""
     monkeypatch.setenv("TLSPLUG_BACKEND", backend_name)
     namespace: Dict[str, Any] = {}
-    exec(compile(_blocks()[0], "plain asyncio", "exec"), namespace)  # noqa: S102 - the page
+    exec(compile(_blocks()[0], "plain asyncio", "exec"), namespace)
     root = CA("docs root")
     ca_file = str(root.write_cert(tmp_path / "ca.pem"))
     with TLSServer(cert=root.issue_cert("localhost"), alpn=["http/1.1"]) as server:
