@@ -14,6 +14,13 @@ and exposes ``ocsp_status``. Its sans-IO buffer should implement the ``DeferredO
 A backend whose TLS library cannot see staples passes ``stapling=False`` and must refuse a
 must-staple certificate with ``ConfigurationError(code="unsupported-option")`` rather than
 accept it unchecked (RFC 7633; the stdlib backend does so).
+
+``tlsplug.create_ssl_context`` routes every backend through its ``ClientContext``
+(``wrap_buffers`` behind an ``ssl.SSLObject`` face for asyncio, ``wrap_socket`` for blocking
+callers), so a backend needs nothing more for it. A backend whose TLS library *is* Python's
+``ssl`` may instead offer the optional hook ``create_ssl_context(options)`` returning a
+``BridgeSSLContext`` subclass of its own (the stdlib backend does); an event loop's
+handshake then decides OCSP with ``tlsplug.ocsp.post_handshake_check_nowait``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ It raises ``CertificateError`` with code ``ocsp-revoked``, ``ocsp-invalid-respon
 :class:`Verdict` to expose. A backend that must decide inside the handshake (PyOpenSSL's
 OCSP client callback) calls :func:`check_staple` there, and :func:`check_responders` (or
 :func:`check_responders_async`) after the handshake when :func:`check_staple` returned
-``None`` or an ``unknown`` verdict.
+``None`` or an ``unknown`` verdict. Inside an event loop's handshake, where nothing may
+wait (asyncio's own SSL transport), :func:`post_handshake_check_nowait` decides what needs
+no network and asks the responders in the background for the next connection.
 
 Decisions, with their sources (MongoDB OCSP specification, "Suggested OCSP Behavior"):
 
