@@ -117,6 +117,8 @@ class CheckedSSLSocket(ssl.SSLSocket):
 
     def do_handshake(self, block: bool = False) -> None:
         """Handshake, then every check; OCSP responders are asked unless non-blocking."""
+        if self._tlsplug_ocsp is not None:  # checked once (ssl allows calling it again)
+            return
         try:
             super().do_handshake(block)
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
