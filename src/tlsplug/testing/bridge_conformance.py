@@ -17,12 +17,12 @@ import socket
 import ssl
 import threading
 import warnings
-from typing import Any, Coroutine, List, Optional, Tuple, TypeVar
+from typing import Any, Coroutine, FrozenSet, List, Optional, Tuple, TypeVar
 
 import pytest
 
 import tlsplug
-from tlsplug.backend import SecurityWarning, TLSOptions
+from tlsplug.backend import Feature, SecurityWarning, TLSOptions
 
 from ._conformance_support import TIMEOUT
 from .conformance import BackendConformance
@@ -245,6 +245,12 @@ class SSLContextConformance(BackendConformance):
     def transport(self, request: pytest.FixtureRequest) -> str:
         """How the bridged context is used: ``ctx.wrap_socket`` or asyncio's transport."""
         return str(request.param)
+
+    @pytest.fixture
+    def features(self, backend_name: str) -> FrozenSet[Feature]:
+        """The backend's features but sans-IO and resumption, which the bridge does not offer."""
+        declared = frozenset(tlsplug.get_backend(backend_name).features)
+        return declared - {Feature.SANS_IO, Feature.SESSION_RESUMPTION}
 
     @pytest.fixture(autouse=True)
     def _bridge_transport(self, transport: str, request: pytest.FixtureRequest) -> None:
