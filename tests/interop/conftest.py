@@ -548,7 +548,7 @@ def _nginx_conf(pki: InteropPKI, directory: Path, ports: Dict[str, int]) -> str:
             "        ssl_ciphers AES256-SHA:@SECLEVEL=0;\n",
             rsa,
         )
-        # HTTP/2 negotiated by ALPN (RFC 7540 §3.3) for httpx (test_interop_drivers.py).
+        # HTTP/2 negotiated by ALPN (RFC 7540 §3.3) for httpx (test_interop_sslcontext.py).
         + site("h2", "        ssl_protocols TLSv1.2 TLSv1.3;\n", listen="ssl http2")
         + "}\n"
     )
