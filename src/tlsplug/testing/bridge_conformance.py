@@ -99,10 +99,10 @@ class BridgedSocket:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tls, name)
 
-    def recv(self, bufsize: int) -> bytes:
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """As the socket's; a reset after the handshake ends the stream (_socket.py)."""
         try:
-            return bytes(self._tls.recv(bufsize))
+            return bytes(self._tls.recv(bufsize, flags))
         except ConnectionResetError:
             return b""
 
