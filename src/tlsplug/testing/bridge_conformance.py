@@ -39,7 +39,9 @@ _NOWAIT = (
     "inside asyncio the responder is asked in the background and this connection soft-fails "
     "(tests/test_bridge.py checks that rule)"
 )
-#: (test name prefix, parameter id part, transports it does not apply to, reason).
+#: (test name prefix, parameter id part, transports it does not apply to, reason); a
+#: transport may be qualified by the route: "wrap_socket/native" (the backend's own
+#: create_ssl_context hook) or "wrap_socket/routed".
 NOT_APPLICABLE: Tuple[Tuple[str, str, Tuple[str, ...], str], ...] = (
     ("test_wrap_buffers", "", TRANSPORTS, _NO_BUFFERS),
     ("test_ocsp_deferred_hook", "", TRANSPORTS, _NO_BUFFERS),
@@ -55,6 +57,12 @@ NOT_APPLICABLE: Tuple[Tuple[str, str, Tuple[str, ...], str], ...] = (
      "asyncio's SSLProtocol reports a peer hanging up mid-handshake as ConnectionResetError "
      "before the SSLObject sees the end of the stream"),
     ("test_many_threads_one_context", "", ("asyncio",), "threads are the wrap_socket transport's"),
+    # A backend with its own create_ssl_context hook (stdlib) returns a real ssl.SSLSocket
+    # from wrap_socket, which behaves as ssl's does ("wrap_socket/native"):
+    ("test_makefile_read_timeout", "", ("wrap_socket/native",),
+     "a real ssl.SSLSocket times out with socket.timeout (TimeoutError), as drivers expect"),
+    ("test_shutdown_write_keeps_reading", "", ("wrap_socket/native",),
+     "ssl.SSLSocket.shutdown() drops the TLS layer (ssl.py); the native route does as ssl"),
 )
 
 
@@ -260,13 +268,20 @@ class SSLContextConformance(BackendConformance):
             "SocketConformance."
         ):
             pytest.skip("asyncio streams are not sockets: the socket section is wrap_socket's")
+        backend = tlsplug.get_backend(self._backend_of(request))
+        route = "native" if hasattr(backend, "create_ssl_context") else "routed"
         for prefix, part, transports, reason in NOT_APPLICABLE:
             if (
-                node.name.startswith(prefix) and transport in transports
+                node.name.startswith(prefix)
+                and (transport in transports or f"{transport}/{route}" in transports)
                 and part in getattr(getattr(node, "callspec", None), "id", "")
             ):
                 pytest.skip(reason)
         self._transport = transport
+
+    @staticmethod
+    def _backend_of(request: pytest.FixtureRequest) -> str:
+        return str(request.getfixturevalue("backend_name"))
 
     def context(self, backend_name: str, **options: Any) -> Any:  # type: ignore[override]
         """A :class:`BridgedContext` for ``TLSOptions(enabled=True, backend=..., **options)``."""
