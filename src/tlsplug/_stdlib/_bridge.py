@@ -134,7 +134,7 @@ class CheckedSSLSocket(ssl.SSLSocket):
         try:
             return super().read(len, buffer)
         except ssl.SSLError as exc:
-            if self.suppress_ragged_eofs and is_end_of_stream(exc):
+            if getattr(self, "suppress_ragged_eofs", True) and is_end_of_stream(exc):
                 # Python 3.9 raises a ragged EOF as a plain SSLError (gh-89051), which ssl's
                 # own suppress_ragged_eofs misses; 3.10+ read it as the end of the stream.
                 return 0 if buffer is not None else b""
