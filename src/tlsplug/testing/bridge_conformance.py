@@ -110,7 +110,8 @@ class BridgedSocket:
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """As the socket's; a reset after the handshake ends the stream (_socket.py)."""
         try:
-            return bytes(self._tls.recv(bufsize, flags))
+            data = self._tls.recv(bufsize, flags) if flags else self._tls.recv(bufsize)
+            return bytes(data)
         except ConnectionResetError:
             return b""
 
