@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._ocsp_verify import CertLike
     from ._options import TLSOptions
 
-__all__ = ["post_handshake_check_nowait"]
+__all__ = ["check_responders_nowait", "post_handshake_check_nowait"]
 
 LOG = logging.getLogger("tlsplug.ocsp")
 
@@ -46,6 +46,46 @@ def _ask(key: CertIDKey, leaf: Any, issuer: Any, timeout: float, cache: Any, bac
             _in_flight.discard(key)
 
 
+def check_responders_nowait(
+    cert: CertLike,
+    issuer: CertLike,
+    *,
+    timeout: float,
+    cache: Optional[OCSPCache] = None,
+    backend: Optional[str] = None,
+) -> Verdict:
+    """``check_responders`` that never waits: the cache, else a background question.
+
+    A cached ``revoked`` raises ``CertificateError(code="ocsp-revoked")``; a cached answer
+    or "no responder" is returned; otherwise the responders are asked in a background
+    thread (once per certificate at a time) and an ``unknown`` soft-fail verdict is returned.
+    """
+    from .ocsp import default_cache
+
+    certificate, _, key, urls = _prepared(cert, issuer)
+    store = default_cache() if cache is None else cache
+    cached = store.get(key)
+    if cached is not None:
+        if cached.status == "revoked":
+            raise _revoked_error(cached, certificate, backend)
+        return cached
+    if not urls:  # no responder to ask: check_responders answers at once, without I/O
+        return check_responders(cert, issuer, timeout=timeout, cache=store, backend=backend)
+    with _lock:
+        start = key not in _in_flight
+        _in_flight.add(key)
+    if start:  # one question per certificate, however many connections are handshaking
+        threading.Thread(
+            target=_ask,
+            args=(key, cert, issuer, timeout, store, backend),
+            name="tlsplug-ocsp-background",
+            daemon=True,
+        ).start()
+    LOG.warning("OCSP soft-fail (%s) for %s: %s", RESPONDER_TIMEOUT, describe(certificate),
+                _REASON)
+    return Verdict("unknown", _REASON, problem=RESPONDER_TIMEOUT)
+
+
 def post_handshake_check_nowait(
     chain: Sequence[CertLike],
     staple: Optional[bytes],
@@ -57,32 +97,12 @@ def post_handshake_check_nowait(
     stapling: bool = True,
 ) -> Optional[Verdict]:
     """``post_handshake_check`` that never waits for a responder (see the module)."""
-    from .ocsp import _before_responders, default_cache
+    from .ocsp import _before_responders
 
     nxt = _before_responders(chain, staple, options, backend, trust, cache, stapling)
     if nxt is None or isinstance(nxt, Verdict):
         return nxt
     leaf, issuer = nxt
-    certificate, _, key, urls = _prepared(leaf, issuer)
-    store = default_cache() if cache is None else cache
-    cached = store.get(key)
-    if cached is not None:
-        if cached.status == "revoked":
-            raise _revoked_error(cached, certificate, backend)
-        return cached
-    if not urls:  # no responder to ask: check_responders answers at once, without I/O
-        return check_responders(leaf, issuer, timeout=options.ocsp_timeout, cache=store,
-                                backend=backend)
-    with _lock:
-        start = key not in _in_flight
-        _in_flight.add(key)
-    if start:  # one question per certificate, however many connections are handshaking
-        threading.Thread(
-            target=_ask,
-            args=(key, leaf, issuer, options.ocsp_timeout, store, backend),
-            name="tlsplug-ocsp-background",
-            daemon=True,
-        ).start()
-    LOG.warning("OCSP soft-fail (%s) for %s: %s", RESPONDER_TIMEOUT, describe(certificate),
-                _REASON)
-    return Verdict("unknown", _REASON, problem=RESPONDER_TIMEOUT)
+    return check_responders_nowait(
+        leaf, issuer, timeout=options.ocsp_timeout, cache=cache, backend=backend
+    )

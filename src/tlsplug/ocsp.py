@@ -47,7 +47,7 @@ from ._ocsp_fetch import (
     describe,
     ocsp_urls,
 )
-from ._ocsp_nowait import post_handshake_check_nowait
+from ._ocsp_nowait import check_responders_nowait, post_handshake_check_nowait
 from ._ocsp_types import (
     ENDPOINT_CHECK_DISABLED,
     INVALID_RESPONSE,
@@ -96,6 +96,7 @@ __all__ = [
     "cert_id",
     "check_responders",
     "check_responders_async",
+    "check_responders_nowait",
     "check_staple",
     "default_cache",
     "find_issuer",

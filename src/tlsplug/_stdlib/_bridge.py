@@ -70,11 +70,7 @@ def _after_handshake(conn: Any, wait_for_responders: bool) -> StdlibOCSP:
     if wait_for_responders:
         tracker.finish_sync()
     else:
-        kwargs = tracker.pending()
-        if kwargs is not None:
-            from tlsplug import ocsp
-
-            tracker.record(ocsp.post_handshake_check_nowait(**kwargs))
+        tracker.finish_nowait()
     return tracker
 
 
