@@ -18,12 +18,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import clients, measure, nginx_server, openssl_server, report
+from . import bridge, clients, measure, nginx_server, openssl_server, report
 from .clients import PAIRS, VARIANTS, available
 
 MiB = 1024 * 1024
 #: What ``--only`` can pick; all of them by default.
-SECTIONS = ("handshakes", "stapled", "bulk", "contexts", "s_time")
+SECTIONS = ("handshakes", "stapled", "bulk", "contexts", "s_time", "bridge")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -225,6 +225,9 @@ def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, Any], ca_file:
                           report.summary(created["cached"][v]), unit="µs")
     data["contexts"] = ctx
 
+    if "bridge" in only:
+        data["bridge"] = _bridge(table, s, ca_file, ports, handshake_ports)
+
     if "s_time" not in only:
         pass
     elif shutil.which("openssl"):
@@ -243,6 +246,28 @@ def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, Any], ca_file:
     else:
         warnings.warn("openssl not found: no s_time reference", RuntimeWarning, stacklevel=1)
     return data
+
+
+def _bridge(table: report.Table, s: Dict[str, Any], ca_file: str, ports: Dict[str, int],
+            handshake_ports: Dict[str, int]) -> Dict[str, Any]:
+    """create_ssl_context in asyncio's transport vs a plain ssl.SSLContext (bench/bridge.py)."""
+    samples = bridge.run(ca_file, ("127.0.0.1", handshake_ports["tls13"]),
+                         ("127.0.0.1", ports["tls13"]), clients.PING, s["rounds"],
+                         s["handshakes"], s["bulk_small"] // 2)
+    for kind, unit, target in (("handshakes", "/s", 0.97), ("bulk up", "MiB/s", 0.97),
+                               ("bulk down", "MiB/s", 0.97)):
+        label = ("asyncio full handshakes/s TLS 1.3" if kind == "handshakes"
+                 else f"asyncio {kind} 64KiB chunks MiB/s")
+        by_variant = samples[kind]
+        for name, values in by_variant.items():
+            if name == bridge.REFERENCE:
+                continue
+            goal = target if name.endswith("[stdlib]") else None
+            table.add(label, f"{name} / {bridge.REFERENCE}",
+                      report.ratio(values, by_variant[bridge.REFERENCE]), goal)
+        for name, values in by_variant.items():
+            table.add(label, name, report.summary(values), unit=unit)
+    return samples
 
 
 def _stapled(table: report.Table, address: Tuple[str, int], ca_file: str,

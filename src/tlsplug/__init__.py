@@ -10,6 +10,7 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING, List
 
+from ._bridge import create_ssl_context
 from ._connect import connect
 from ._errors import (
     CertificateError,
@@ -75,6 +76,7 @@ __all__ = [
     "clear_context_cache",
     "connect",
     "create_context",
+    "create_ssl_context",
     "get_backend",
     "parse_txt_record",
     "select_backend",

@@ -93,6 +93,23 @@ def _fail(
     return ConfigurationError(f"{option}: {message}", code=code, option=option, hint=hint)
 
 
+def _alpn(value: Any) -> Optional[Tuple[str, ...]]:
+    """``alpn_protocols`` as a tuple of names each backend can offer, or the error."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise _fail("alpn_protocols", "expected a tuple of protocol names, e.g. ('h2', 'http/1.1')")
+    names = tuple(value)
+    for name in names:
+        if not isinstance(name, str):
+            raise _fail("alpn_protocols", f"expected str names, got {type(name).__name__}")
+        # RFC 7301 §3.1: a protocol name is 1 to 255 octets. ASCII, because ssl's
+        # set_alpn_protocols encodes with ASCII (every registered name is ASCII).
+        if not name or not name.isascii() or len(name) > 255:
+            raise _fail(
+                "alpn_protocols", f"{name!r} is not a 1 to 255 character ASCII protocol name"
+            )
+    return names or None
+
+
 class _HashMemo:
     """The slot where ``TLSOptions`` keeps its hash.
 
@@ -138,6 +155,8 @@ class TLSOptions(_HashMemo):
     )
     private_key_file: Optional[str] = None
     trust_store: str = "default"
+    #: ALPN protocol names to offer, most preferred first (RFC 7301); keyword only.
+    alpn_protocols: Optional[Tuple[str, ...]] = None
 
     uri_names: ClassVar[Mapping[str, str]] = URI_NAMES
 
@@ -196,6 +215,8 @@ class TLSOptions(_HashMemo):
             raise _fail(
                 "tlsStrictX509", f"expected true or false, got {type(self.strict_x509).__name__}"
             )
+        if self.alpn_protocols is not None:
+            object.__setattr__(self, "alpn_protocols", _alpn(self.alpn_protocols))
         self._check_rules()
 
     def _check_trust_and_identity(self) -> None:

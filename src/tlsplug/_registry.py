@@ -293,6 +293,16 @@ def create_context(options: Optional[TLSOptions] = None) -> ClientContext:
     return context
 
 
+def cached_context(backend: Backend, options: TLSOptions) -> ClientContext:
+    """``backend``'s context for ``options`` from the shared cache (no checks, no warnings)."""
+    context = context_cache.lookup(id(backend), options)
+    if context is None:
+        context = context_cache.create(
+            id(backend), options, functools.partial(backend.create_context, options)
+        )
+    return context
+
+
 def clear_context_cache() -> None:
     """Forget every cached context, e.g. after the system trust store was updated."""
     context_cache.clear()

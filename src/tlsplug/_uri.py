@@ -19,7 +19,9 @@ T = TypeVar("T")
 _KEYS: Dict[str, str] = {key.lower(): field for field, key in URI_NAMES.items()}
 _KEYS["ssl"] = "enabled"
 # Fields that have no connection-string spelling are accepted as keyword arguments only.
-_KWARG_ONLY = ("ocsp_timeout", "session_resumption", "ca_data", "certificate_key_data")
+_KWARG_ONLY = (
+    "ocsp_timeout", "session_resumption", "ca_data", "certificate_key_data", "alpn_protocols"
+)
 
 # PyMongo 3 names -> (new key, how the value translates). PyMongo 4's migration guide
 # (docs/migrate-to-pymongo4.rst, "Renamed URI options") is the source of this table.

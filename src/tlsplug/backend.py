@@ -20,10 +20,18 @@ inherits ``SocketCompat`` (``makefile``, ``setblocking``, ``shutdown``, ``family
 starts its ``close()`` with ``if self._defer_close(): return``, raises ``want_read()`` /
 ``want_write()`` (exactly ``ssl.SSLWantReadError``/``SSLWantWriteError``) in non-blocking mode,
 and refuses non-zero ``flags`` with ``no_flags``; the conformance suite checks all of it.
+
+``tlsplug.create_ssl_context`` routes every backend through its ``ClientContext``
+(``wrap_buffers`` behind an ``ssl.SSLObject`` face for asyncio, ``wrap_socket`` for blocking
+callers), so a backend needs nothing more for it. A backend whose TLS library *is* Python's
+``ssl`` may instead offer the optional hook ``create_ssl_context(options)`` returning a
+``BridgeSSLContext`` subclass of its own (the stdlib backend does); an event loop's
+handshake then decides OCSP with ``tlsplug.ocsp.post_handshake_check_nowait``.
 """
 
 from __future__ import annotations
 
+from ._bridge import BridgeSSLContext
 from ._chainlint import (
     X509_V_ERR_CA_BCONS_NOT_CRITICAL,
     X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL,
@@ -108,6 +116,7 @@ __all__ = [
     "X509_V_FLAG_X509_STRICT",
     "STRICT_RULES",
     "Backend",
+    "BridgeSSLContext",
     "CertificateError",
     "ClientContext",
     "DeferredOCSP",

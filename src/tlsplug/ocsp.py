@@ -14,7 +14,9 @@ It raises ``CertificateError`` with code ``ocsp-revoked``, ``ocsp-invalid-respon
 :class:`Verdict` to expose. A backend that must decide inside the handshake (PyOpenSSL's
 OCSP client callback) calls :func:`check_staple` there, and :func:`check_responders` (or
 :func:`check_responders_async`) after the handshake when :func:`check_staple` returned
-``None`` or an ``unknown`` verdict.
+``None`` or an ``unknown`` verdict. Inside an event loop's handshake, where nothing may
+wait (asyncio's own SSL transport), :func:`post_handshake_check_nowait` decides what needs
+no network and asks the responders in the background for the next connection.
 
 Decisions, with their sources (MongoDB OCSP specification, "Suggested OCSP Behavior"):
 
@@ -45,6 +47,7 @@ from ._ocsp_fetch import (
     describe,
     ocsp_urls,
 )
+from ._ocsp_nowait import check_responders_nowait, post_handshake_check_nowait
 from ._ocsp_types import (
     ENDPOINT_CHECK_DISABLED,
     INVALID_RESPONSE,
@@ -93,6 +96,7 @@ __all__ = [
     "cert_id",
     "check_responders",
     "check_responders_async",
+    "check_responders_nowait",
     "check_staple",
     "default_cache",
     "find_issuer",
@@ -101,6 +105,7 @@ __all__ = [
     "ocsp_urls",
     "post_handshake_check",
     "post_handshake_check_async",
+    "post_handshake_check_nowait",
     "status_text",
     "verify_response",
 ]

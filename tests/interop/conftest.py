@@ -521,7 +521,9 @@ def running(server: ServerProcess) -> Iterator[ServerProcess]:
 
 # -- nginx ---------------------------------------------------------------------------------
 
-NGINX_SITES = ("tls12", "tls13", "good_staple", "revoked_staple", "must_staple", "legacy")
+NGINX_SITES = (
+    "tls12", "tls13", "good_staple", "revoked_staple", "must_staple", "legacy", "h2"
+)
 
 
 @dataclass(frozen=True)
@@ -539,10 +541,10 @@ class Nginx:
 def _nginx_conf(pki: InteropPKI, directory: Path, ports: Dict[str, int]) -> str:
     server, rsa, staple = pki.server_files, pki.rsa_server_files, pki.must_staple_files
 
-    def site(name: str, body: str, files: CertFiles = server) -> str:
+    def site(name: str, body: str, files: CertFiles = server, listen: str = "ssl") -> str:
         return (
             f"    server {{\n"
-            f"        listen 127.0.0.1:{ports[name]} ssl;\n"
+            f"        listen 127.0.0.1:{ports[name]} {listen};\n"
             f"        ssl_certificate {files.cert_file};\n"
             f"        ssl_certificate_key {files.key_file};\n"
             f"{body}"
@@ -588,6 +590,8 @@ def _nginx_conf(pki: InteropPKI, directory: Path, ports: Dict[str, int]) -> str:
             "        ssl_ciphers AES256-SHA:@SECLEVEL=0;\n",
             rsa,
         )
+        # HTTP/2 negotiated by ALPN (RFC 7540 §3.3) for httpx (test_interop_sslcontext.py).
+        + site("h2", "        ssl_protocols TLSv1.2 TLSv1.3;\n", listen="ssl http2")
         + "}\n"
     )
 

@@ -59,6 +59,12 @@ class StdlibBackend:
         context.crls = tuple(materials.crls)  # the chain's CA certificates (_lint.py)
         return context
 
+    def create_ssl_context(self, options: TLSOptions) -> ssl.SSLContext:
+        """``tlsplug.create_ssl_context``: ssl's own machinery plus the checks (_bridge.py)."""
+        from ._bridge import create_ssl_context
+
+        return create_ssl_context(options)
+
     def __repr__(self) -> str:
         """Name and OpenSSL version."""
         return f"<StdlibBackend {ssl.OPENSSL_VERSION}>"

@@ -152,6 +152,10 @@ class StdlibTLSBuffer:
         """The leaf, as in ``TLSSocket.getpeercert``."""
         return self._obj.getpeercert(binary_form)
 
+    def selected_alpn_protocol(self) -> Optional[str]:
+        """The ALPN protocol the server chose (``alpn_protocols``), or None."""
+        return self._obj.selected_alpn_protocol()
+
     def peer_chain(self) -> List[bytes]:
         """The chain the peer sent, leaf first, DER (only the leaf on Python 3.9)."""
         return unverified_chain(self._obj, self._obj.getpeercert(True))

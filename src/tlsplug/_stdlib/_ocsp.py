@@ -143,6 +143,21 @@ class StdlibOCSP:
             return
         self.record(ocsp.post_handshake_check(**self._kwargs(self._chain)))
 
+    def finish_nowait(self) -> None:
+        """Decide without waiting (an event loop's handshake): the cache, else a soft-fail
+        while the responders are asked in the background (``check_responders_nowait``)."""
+        if self.done or self._chain is None:
+            return
+        from tlsplug import ocsp
+
+        if self._pair is not None:
+            leaf, issuer = self._pair
+            self.record(ocsp.check_responders_nowait(
+                leaf, issuer, timeout=self.options.ocsp_timeout, backend=BACKEND_NAME
+            ))
+            return
+        self.record(ocsp.post_handshake_check_nowait(**self._kwargs(self._chain)))
+
     def record(self, verdict: Any) -> None:
         """Keep the final verdict (for ``ocsp_status``)."""
         self.verdict = verdict

@@ -219,6 +219,10 @@ class StdlibTLSSocket(SocketCompat):
         """The leaf: DER when ``binary_form``, else the ``ssl`` dict (empty if unverified)."""
         return self._sock.getpeercert(binary_form)
 
+    def selected_alpn_protocol(self) -> Optional[str]:
+        """The ALPN protocol the server chose (``alpn_protocols``), or None."""
+        return self._sock.selected_alpn_protocol()
+
     def peer_chain(self) -> List[bytes]:
         """The chain the peer sent, leaf first, DER (only the leaf on Python 3.9)."""
         return unverified_chain(self._sock, self._sock.getpeercert(True))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
+import sys
 import tempfile
 import warnings
-from typing import NoReturn, Optional
+from typing import NoReturn, Optional, Type
 
 from tlsplug.backend import (
     ConfigurationError,
@@ -75,12 +76,16 @@ def _trust_option(options: TLSOptions) -> str:
     return "tlsTrustStore"
 
 
+def _is_truststore(ctx: ssl.SSLContext) -> bool:
+    return type(ctx).__module__.startswith("truststore")
+
+
 def _load_trust(ctx: ssl.SSLContext, options: TLSOptions, materials: Materials) -> None:
     trust = materials.trust
     try:
         if trust.pem:
             ctx.load_verify_locations(cadata=trust.pem.decode("ascii"))
-        if (trust.cafile or trust.capath) and not trust.os_verifier:
+        if (trust.cafile or trust.capath) and not _is_truststore(ctx):
             # The system store, certifi, or a tlsCAFile in OpenSSL's TRUSTED CERTIFICATE
             # format (cadata reads plain CERTIFICATE blocks only). With the OS verifier,
             # truststore loads what the platform trusts itself.
@@ -208,19 +213,33 @@ def _raise_client(options: TLSOptions, path: Optional[str], message: str, code: 
     raise _config_error(option, path, message, code) from cause
 
 
-def _new_context(materials: Materials) -> ssl.SSLContext:
-    if materials.trust.os_verifier:
+def _new_context(materials: Materials, cls: Type[ssl.SSLContext]) -> ssl.SSLContext:
+    if materials.trust.os_verifier and cls is ssl.SSLContext:
         # trust_store="os": the platform verifier (truststore; os_trust() checked it exists).
         import truststore
 
         return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if materials.trust.os_verifier and not sys.platform.startswith("linux"):
+        # The bridge's context is itself the ssl.SSLContext a library holds; truststore's
+        # wraps another one. On Linux its store is OpenSSL's bundle, loaded below instead.
+        raise _config_error(
+            "tlsTrustStore", None,
+            f"=os through create_ssl_context is not supported on {sys.platform}", "unsupported-option",
+        )
+    return cls(ssl.PROTOCOL_TLS_CLIENT)
 
 
-def build_ssl_context(options: TLSOptions, materials: Materials) -> ssl.SSLContext:
-    """A client ``ssl.SSLContext`` carrying out ``options`` exactly, files already checked."""
-    ctx = _new_context(materials)
+def build_ssl_context(
+    options: TLSOptions, materials: Materials, cls: Type[ssl.SSLContext] = ssl.SSLContext
+) -> ssl.SSLContext:
+    """A client ``ssl.SSLContext`` carrying out ``options`` exactly, files already checked.
+
+    ``cls``: an ``ssl.SSLContext`` subclass to build (``tlsplug.create_ssl_context``'s).
+    """
+    ctx = _new_context(materials, cls)
     _apply_policy(ctx, options)
+    if options.alpn_protocols:
+        ctx.set_alpn_protocols(list(options.alpn_protocols))
     if options.verify_certificates:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.check_hostname = options.verify_hostname

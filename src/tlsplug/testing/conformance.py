@@ -27,7 +27,7 @@ import concurrent.futures
 import socket
 import ssl
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Optional
+from typing import Any, Dict, FrozenSet, Optional, Tuple
 
 import pytest
 
@@ -109,6 +109,23 @@ class BackendConformance(SocketConformance, ConformanceHelpers):
         sent = {world.leaf.cert_der, *(ca.cert_der for ca in world.leaf.chain)}
         assert result["chain"][0] == world.leaf.cert_der
         assert set(result["chain"]) <= sent
+
+    @pytest.mark.parametrize(
+        ("offered", "chosen"),
+        [(("h2", "http/1.1"), "h2"), (("http/1.1",), "http/1.1"), (None, None)],
+    )
+    def test_alpn(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,
+        offered: Optional[Tuple[str, ...]], chosen: Optional[str],
+    ) -> None:
+        """alpn_protocols are offered (RFC 7301); selected_alpn_protocol() tells the choice."""
+        server = serve(world.leaf, alpn=["h2", "http/1.1"])
+        ctx = self.context(backend_name, ca_file=world.ca_file, alpn_protocols=offered)
+        with self.open(ctx, server.address, "localhost") as tls:
+            assert tls.selected_alpn_protocol() == chosen  # type: ignore[attr-defined]
+        if Feature.SANS_IO in features:
+            buf = self.buffer_roundtrip(ctx, server, "localhost")
+            assert buf.selected_alpn_protocol() == chosen  # type: ignore[attr-defined]
 
     # -- refused chains ---------------------------------------------------------------
 

@@ -144,6 +144,8 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
                 else "certificate_key_data", options.certificate_key_file,
                 f"OpenSSL refused the certificate or key ({exc})",
             ) from exc
+    if options.alpn_protocols:  # RFC 7301; offered as ssl.SSLContext.set_alpn_protocols does
+        ctx.set_alpn_protos([name.encode("ascii") for name in options.alpn_protocols])
     # OCSP: the status callback here, request_ocsp() per connection (_ocsp.py).
     install_ocsp(ctx, options)
     return ctx

@@ -179,6 +179,11 @@ class PeerInfo:
             return cert.public_bytes(Encoding.DER)
         return certificate_dict(cert) if self._verified else {}
 
+    def selected_alpn_protocol(self) -> Optional[str]:
+        """The ALPN protocol the server chose (``alpn_protocols``), or None, as ``ssl``."""
+        chosen = self._conn.get_alpn_proto_negotiated()
+        return chosen.decode("ascii", "replace") if chosen else None
+
     def peer_chain(self) -> List[bytes]:
         """The chain the peer sent, leaf first, DER."""
         chain = self._conn.get_peer_cert_chain(as_cryptography=True) or []

@@ -1,0 +1,108 @@
+"""The OCSP decision for a handshake that must not wait on the network (asyncio's transport).
+
+``tlsplug.create_ssl_context`` hands contexts to asyncio's own SSL transport, which calls
+``SSLObject.do_handshake()`` on the event loop and cannot await anything in between. So
+everything that needs no network is decided in the handshake — the staple (``ocsp-revoked``,
+``ocsp-invalid-response``), must-staple, and a cached answer (``revoked`` fails) — and when
+only a responder could speak, its question starts in a background thread that fills the
+process-wide cache (``tlsplug.ocsp.default_cache``): *this* connection soft-fails, as the
+MongoDB OCSP specification allows for an unreachable responder (logged on ``tlsplug.ocsp``),
+and later connections to the same certificate use the cached answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Set
+
+from ._ocsp_fetch import _prepared, _revoked_error, check_responders, describe
+from ._ocsp_types import RESPONDER_TIMEOUT, CertIDKey, Verdict
+
+if TYPE_CHECKING:
+    from ._ocsp_cache import OCSPCache
+    from ._ocsp_verify import CertLike
+    from ._options import TLSOptions
+
+__all__ = ["check_responders_nowait", "post_handshake_check_nowait"]
+
+LOG = logging.getLogger("tlsplug.ocsp")
+
+_REASON = (
+    "the responder is being asked in the background (an event loop's handshake cannot wait "
+    "for it); this connection is not judged by OCSP, later ones use the cached answer"
+)
+_in_flight: Set[CertIDKey] = set()
+_lock = threading.Lock()
+
+
+def _ask(key: CertIDKey, leaf: Any, issuer: Any, timeout: float, cache: Any, backend: Any) -> None:
+    try:
+        check_responders(leaf, issuer, timeout=timeout, cache=cache, backend=backend)
+    except Exception as exc:  # revoked: cached for the next connection; say it now
+        LOG.warning("OCSP (background check): %s", exc)
+    finally:
+        with _lock:
+            _in_flight.discard(key)
+
+
+def check_responders_nowait(
+    cert: CertLike,
+    issuer: CertLike,
+    *,
+    timeout: float,
+    cache: Optional[OCSPCache] = None,
+    backend: Optional[str] = None,
+) -> Verdict:
+    """``check_responders`` that never waits: the cache, else a background question.
+
+    A cached ``revoked`` raises ``CertificateError(code="ocsp-revoked")``; a cached answer
+    or "no responder" is returned; otherwise the responders are asked in a background
+    thread (once per certificate at a time) and an ``unknown`` soft-fail verdict is returned.
+    """
+    from .ocsp import default_cache
+
+    certificate, _, key, urls = _prepared(cert, issuer)
+    store = default_cache() if cache is None else cache
+    cached = store.get(key)
+    if cached is not None:
+        if cached.status == "revoked":
+            raise _revoked_error(cached, certificate, backend)
+        return cached
+    if not urls:  # no responder to ask: check_responders answers at once, without I/O
+        return check_responders(cert, issuer, timeout=timeout, cache=store, backend=backend)
+    with _lock:
+        start = key not in _in_flight
+        _in_flight.add(key)
+    if start:  # one question per certificate, however many connections are handshaking
+        threading.Thread(
+            target=_ask,
+            args=(key, cert, issuer, timeout, store, backend),
+            name="tlsplug-ocsp-background",
+            daemon=True,
+        ).start()
+    LOG.warning("OCSP soft-fail (%s) for %s: %s", RESPONDER_TIMEOUT, describe(certificate),
+                _REASON)
+    return Verdict("unknown", _REASON, problem=RESPONDER_TIMEOUT)
+
+
+def post_handshake_check_nowait(
+    chain: Sequence[CertLike],
+    staple: Optional[bytes],
+    options: TLSOptions,
+    *,
+    backend: Optional[str] = None,
+    trust: Iterable[CertLike] = (),
+    cache: Optional[OCSPCache] = None,
+    stapling: bool = True,
+) -> Optional[Verdict]:
+    """``post_handshake_check`` that never waits for a responder (see the module)."""
+    from .ocsp import _before_responders
+
+    nxt = _before_responders(chain, staple, options, backend, trust, cache, stapling)
+    if nxt is None or isinstance(nxt, Verdict):
+        return nxt
+    leaf, issuer = nxt
+    return check_responders_nowait(
+        leaf, issuer, timeout=options.ocsp_timeout, cache=cache, backend=backend
+    )
