@@ -28,6 +28,7 @@ import warnings
 from typing import Any, List, Optional, Tuple, Union
 
 from ._errors import ConfigurationError, SecurityWarning
+from ._hostname import server_identity
 from ._options import TLSOptions
 from ._protocols import ClientContext, TLSBuffer, TLSSocket, WantReadError, WantWriteError
 
@@ -90,17 +91,24 @@ class BridgeSSLContext(ssl.SSLContext):
             return
         _CHECK_HOSTNAME.__set__(self, value)
 
-    def _tlsplug_name(self, server_side: bool, server_hostname: Optional[str]) -> None:
-        """Refuse, before any I/O, what the options cannot carry out."""
+    def _tlsplug_name(self, server_side: bool, server_hostname: Optional[str]) -> Optional[str]:
+        """Refuse, before any I/O, what the options cannot carry out; the name to use.
+
+        The one identity rule (docs/design.md, Identity): a name that may not be dialled is
+        refused here, and the normalised name is what the handshake sends and checks.
+        """
         if server_side:
             raise ValueError("tlsplug contexts are for clients (server_side=True given)")
-        if server_hostname is None and self.tlsplug_options.verify_hostname:
+        if server_hostname is not None:
+            return server_identity(server_hostname, backend=self.backend_name).name
+        if self.tlsplug_options.verify_hostname:
             raise ConfigurationError(
                 "server_hostname is required while hostnames are verified",
                 code="invalid-option", option="server_hostname", backend=self.backend_name,
                 hint="Pass the host you dialled (server_hostname=...), or set "
                 "tlsAllowInvalidHostnames=true.",
             )
+        return None
 
 
 def _refused(what: str) -> None:

@@ -61,8 +61,9 @@ def _after_handshake(conn: Any, wait_for_responders: bool) -> StdlibOCSP:
     options: TLSOptions = ctx.tlsplug_options
     peer = PeerChains(conn)  # each form of the chain read from ssl once
     check_chain_after_handshake(conn, options, peer)
-    if options.verify_hostname and not ctx.check_hostname and conn.server_hostname:
-        # tlsAllowInvalidCertificates: ssl refuses check_hostname with CERT_NONE.
+    if options.verify_hostname and conn.server_hostname:
+        # The core matcher decides in every mode, after OpenSSL's own check (which ssl
+        # cannot make under tlsAllowInvalidCertificates: it refuses it with CERT_NONE).
         check_hostname_after_handshake(peer.leaf(), normalize_hostname(conn.server_hostname)[0])
     tracker = StdlibOCSP(options)
     tracker.defer = not wait_for_responders
@@ -154,10 +155,10 @@ class StdlibSSLContext(BridgeSSLContext):
         suppress_ragged_eofs: bool = True, server_hostname: Any = None, session: Any = None,
     ) -> ssl.SSLSocket:
         """As ``ssl.SSLContext.wrap_socket``, with tlsplug's checks in the handshake."""
-        self._tlsplug_name(server_side, _text(server_hostname))
+        name = self._tlsplug_name(server_side, _text(server_hostname))
         return super().wrap_socket(
             sock, server_side=server_side, do_handshake_on_connect=do_handshake_on_connect,
-            suppress_ragged_eofs=suppress_ragged_eofs, server_hostname=server_hostname,
+            suppress_ragged_eofs=suppress_ragged_eofs, server_hostname=name,
             session=session,
         )
 
@@ -166,9 +167,9 @@ class StdlibSSLContext(BridgeSSLContext):
         server_hostname: Any = None, session: Any = None,
     ) -> ssl.SSLObject:
         """As ``ssl.SSLContext.wrap_bio``, with tlsplug's checks in the handshake."""
-        self._tlsplug_name(server_side, _text(server_hostname))
+        name = self._tlsplug_name(server_side, _text(server_hostname))
         return super().wrap_bio(
-            incoming, outgoing, server_side=server_side, server_hostname=server_hostname,
+            incoming, outgoing, server_side=server_side, server_hostname=name,
             session=session,
         )
 
