@@ -271,10 +271,6 @@ class StdlibTLSSocket(SocketCompat):
         """Decrypted bytes ready to read without touching the socket (select cannot see them)."""
         return self._sock.pending()
 
-    def selected_alpn_protocol(self) -> Optional[str]:
-        """The protocol ALPN negotiated, or None."""
-        return self._sock.selected_alpn_protocol()
-
     def __enter__(self) -> StdlibTLSSocket:
         """Return self."""
         return self

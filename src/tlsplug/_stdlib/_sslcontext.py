@@ -224,7 +224,8 @@ def _new_context(materials: Materials, cls: Type[ssl.SSLContext]) -> ssl.SSLCont
         # wraps another one. On Linux its store is OpenSSL's bundle, loaded below instead.
         raise _config_error(
             "tlsTrustStore", None,
-            f"=os through create_ssl_context is not supported on {sys.platform}", "unsupported-option",
+            f"=os through create_ssl_context is not supported on {sys.platform}",
+            "unsupported-option",
         )
     return cls(ssl.PROTOCOL_TLS_CLIENT)
 

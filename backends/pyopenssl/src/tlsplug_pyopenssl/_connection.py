@@ -358,11 +358,6 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
         """Decrypted bytes ready to read without touching the socket (select cannot see them)."""
         return int(self._conn.pending())
 
-    def selected_alpn_protocol(self) -> Optional[str]:
-        """The protocol ALPN negotiated, or None (as ``ssl.SSLSocket``)."""
-        chosen = self._conn.get_alpn_proto_negotiated()
-        return chosen.decode("utf-8", "replace") if chosen else None
-
 
 try:  # pyOpenSSL's bindings: SSL_read straight into the caller's buffer
     from OpenSSL._util import ffi as _ffi
