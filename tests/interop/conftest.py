@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import glob
+import importlib
 import os
 import pwd
 import shutil
@@ -26,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, NoReturn, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple, TypeVar
 
 import pytest
 
@@ -62,6 +63,18 @@ def need_binary(name: str, package: str) -> str:
         return path
     MISSING_PACKAGES[package] = None
     unavailable(f"{name} not found: apt-get install {package} (or run .ci/install-interop-deps)")
+
+
+def need_module(name: str) -> Any:
+    """Import the third-party client ``name``; fail under ``CI``, else skip naming the env.
+
+    The drivers are dependencies of ``tox -e interop`` only, so this runs inside tests (never
+    at collection): the other envs deselect the interop tests and never import them.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        unavailable(f"{name} is not installed: it is a dependency of tox -e interop")
 
 
 def unavailable(message: str) -> NoReturn:

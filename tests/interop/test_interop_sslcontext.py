@@ -20,7 +20,7 @@ import pytest
 
 import tlsplug
 
-from .conftest import TIMEOUT, InteropPKI, Nginx, Postgres, Redis, options
+from .conftest import TIMEOUT, InteropPKI, Nginx, Postgres, Redis, need_module, options
 
 pytestmark = pytest.mark.interop
 
@@ -78,7 +78,7 @@ def test_asyncpg(
     postgres: Postgres, backend_name: str, interop_pki: InteropPKI, der_crl: Path, case: str
 ) -> None:
     """asyncpg with ssl=create_ssl_context(opts): SELECT 1, or the refusal's code."""
-    asyncpg = pytest.importorskip("asyncpg")
+    asyncpg = need_module("asyncpg")
 
     ctx = tlsplug.create_ssl_context(_options(case, backend_name, interop_pki, der_crl))
 
@@ -105,7 +105,7 @@ def test_pg8000(
     shape: str,
 ) -> None:
     """pg8000 with ssl_context= either shape: SELECT 1, or the refusal's code."""
-    pg8000_native = pytest.importorskip("pg8000.native")
+    pg8000_native = need_module("pg8000.native")
 
     opts = _options(case, backend_name, interop_pki, der_crl)
     context: Any
@@ -153,7 +153,7 @@ def tlsplug_redis_connection() -> Any:
     to ``asyncio.open_connection`` (its own ``SSLConnection`` adds ``ssl=`` there), and
     ``ConnectionPool(connection_class=...)`` passes unknown keyword arguments to the class.
     """
-    base: Any = pytest.importorskip("redis.asyncio").Connection
+    base: Any = need_module("redis.asyncio").Connection
 
     class TLSPlugConnection(base):  # type: ignore[misc]
         def __init__(self, *, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
@@ -172,7 +172,7 @@ def test_redis_asyncio(
     redis: Redis, backend_name: str, interop_pki: InteropPKI, der_crl: Path, case: str
 ) -> None:
     """redis.asyncio through a connection_class using create_ssl_context: PING, or the code."""
-    aioredis = pytest.importorskip("redis.asyncio")
+    aioredis = need_module("redis.asyncio")
 
     opts = _options(case, backend_name, interop_pki, der_crl,
                     certificate_key_file=str(interop_pki.client_files.combined_file))
@@ -200,7 +200,7 @@ def test_httpx_http2(
     nginx: Nginx, backend_name: str, interop_pki: InteropPKI, der_crl: Path, case: str
 ) -> None:
     """httpx http2=True with verify=create_ssl_context(opts): HTTP/2 by ALPN, or the code."""
-    httpx = pytest.importorskip("httpx")
+    httpx = need_module("httpx")
 
     ctx = tlsplug.create_ssl_context(_options(case, backend_name, interop_pki, der_crl))
     url = f"https://localhost:{nginx.ports['h2']}/"
