@@ -7,6 +7,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
+from urllib.parse import unquote
 
 from .._errors import OptionWarning, TLSError
 from .._options import BOOL_FIELDS, URI_NAMES, TLSOptions
@@ -92,17 +93,85 @@ def parse_options(
     return options, list(caught)
 
 
-_USERINFO = re.compile(r"^(?P<scheme>[^:/?#]+://)(?P<user>[^:@/?#]*):(?P<password>[^@/?#]*)@")
-_PASSWORD_OPTION = re.compile(
-    r"(?P<key>(?:tlsCertificateKeyFilePassword|ssl_pem_passphrase)=)(?P<value>[^&;]*)",
-    re.IGNORECASE,
-)
+# Characters a host list can hold (names, IPs, [v6], ports, %-encoded socket paths).
+_HOSTISH = re.compile(r"[A-Za-z0-9._~%:\[\],-]*(?=[/?]|$)")
+_SECRET_WORDS = ("password", "passphrase", "secret", "token")
+
+
+def _userinfo_end(rest: str) -> int:
+    """Where the userinfo of ``rest`` (the URI after ``://``) ends, erring towards more.
+
+    The union of two readings: the specification's (the last ``@`` before the first
+    ``/``) and the writer's intent when a password holds a raw ``/``, ``?`` or ``@`` (the
+    last ``@`` followed by something shaped like a host list). Masking a little too much is
+    the safe mistake.
+    """
+    head = rest.split("/", 1)[0]
+    spec = head.rfind("@")
+    intent = -1
+    for at in range(len(rest) - 1, -1, -1):
+        if rest[at] == "@" and _HOSTISH.match(rest, at + 1):
+            intent = at
+            break
+    return max(spec, intent)
+
+
+def _is_secret_key(raw_key: str) -> bool:
+    """Whether an option name means a secret, judged after percent-decoding (by meaning)."""
+    key = unquote(raw_key).lower()
+    return any(word in key for word in _SECRET_WORDS) or (
+        key == "authmechanismproperties"
+    )
+
+
+_PAIR = re.compile(r"(?P<lead>^|[?&;])(?P<key>[^=&;?]*)=(?P<value>[^&;]*)")
+
+
+def _mask_pairs(text: str) -> str:
+    """Mask the values of secret options, with any ``=``-less items that follow them.
+
+    An item without ``=`` after a password is the tail of a password that held a raw ``&``
+    or ``;``: it is masked as well.
+    """
+    out: List[str] = []
+    pos = 0
+    for match in _PAIR.finditer(text):
+        if match.start() < pos:
+            continue
+        out.append(text[pos:match.start("value")])
+        pos = match.end("value")
+        if not _is_secret_key(match["key"]):
+            out.append(match["value"])
+            continue
+        out.append(MASK)
+        while pos < len(text) and text[pos] in "&;":
+            nxt = re.match(r"[^&;]*", text[pos + 1:])
+            item = nxt.group(0) if nxt else ""
+            if "=" in item:
+                break
+            pos += 1 + len(item)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def mask_uri(uri: str) -> str:
-    """``uri`` with the user's password and the key password replaced by asterisks."""
-    uri = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", uri)
-    return _PASSWORD_OPTION.sub(lambda m: f"{m['key']}{MASK}", uri)
+    """``uri`` with the user's password and every secret option value replaced by asterisks.
+
+    Judged by meaning: option names are percent-decoded before they are recognised
+    (``tlsCertificateKeyFile%50assword``), and a password holding a raw ``/``, ``?`` or
+    ``@`` is masked whole.
+    """
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return _mask_pairs(uri)
+    end = _userinfo_end(rest)
+    if end >= 0:
+        user, colon, _ = rest[:end].partition(":")
+        rest = (f"{user}:{MASK}" if colon else user) + rest[end:]
+        after = len(f"{user}:{MASK}" if colon else user)
+    else:
+        after = 0
+    return f"{scheme}://{rest[:after]}{_mask_pairs(rest[after:])}"
 
 
 def error_lines(
