@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 from .._errors import OptionWarning, TLSError
 from .._options import BOOL_FIELDS, URI_NAMES, TLSOptions
+from .._uri import split_uri
 from ._render import Style, kv_lines
 
 __all__ = [
@@ -93,27 +94,7 @@ def parse_options(
     return options, list(caught)
 
 
-# Characters a host list can hold (names, IPs, [v6], ports, %-encoded socket paths).
-_HOSTISH = re.compile(r"[A-Za-z0-9._~%:\[\],-]*(?=[/?]|$)")
 _SECRET_WORDS = ("password", "passphrase", "secret", "token")
-
-
-def _userinfo_end(rest: str) -> int:
-    """Where the userinfo of ``rest`` (the URI after ``://``) ends, erring towards more.
-
-    The union of two readings: the specification's (the last ``@`` before the first
-    ``/``) and the writer's intent when a password holds a raw ``/``, ``?`` or ``@`` (the
-    last ``@`` followed by something shaped like a host list). Masking a little too much is
-    the safe mistake.
-    """
-    head = rest.split("/", 1)[0]
-    spec = head.rfind("@")
-    intent = -1
-    for at in range(len(rest) - 1, -1, -1):
-        if rest[at] == "@" and _HOSTISH.match(rest, at + 1):
-            intent = at
-            break
-    return max(spec, intent)
 
 
 def _is_secret_key(raw_key: str) -> bool:
@@ -157,21 +138,24 @@ def _mask_pairs(text: str) -> str:
 def mask_uri(uri: str) -> str:
     """``uri`` with the user's password and every secret option value replaced by asterisks.
 
-    Judged by meaning: option names are percent-decoded before they are recognised
-    (``tlsCertificateKeyFile%50assword``), and a password holding a raw ``/``, ``?`` or
-    ``@`` is masked whole.
+    Judged by meaning: the userinfo is found as ``TLSOptions.parse`` finds it, option names
+    are percent-decoded before they are recognised (``tlsCertificateKeyFile%50assword``),
+    and a URI that cannot be split (a raw ``/``, ``?`` or ``@`` in its password) shows
+    nothing before its last ``@``. When in doubt more is masked, never less.
     """
     scheme, sep, rest = uri.partition("://")
     if not sep:
         return _mask_pairs(uri)
-    end = _userinfo_end(rest)
-    if end >= 0:
-        user, colon, _ = rest[:end].partition(":")
-        rest = (f"{user}:{MASK}" if colon else user) + rest[end:]
-        after = len(f"{user}:{MASK}" if colon else user)
-    else:
-        after = 0
-    return f"{scheme}://{rest[:after]}{_mask_pairs(rest[after:])}"
+    try:
+        userinfo = split_uri(uri).userinfo
+    except TLSError:
+        _, at, after = rest.rpartition("@")
+        return f"{scheme}://{MASK}@{_mask_pairs(after)}" if at else (
+            f"{scheme}://{_mask_pairs(rest)}")
+    if userinfo is None or ":" not in userinfo:
+        return f"{scheme}://{_mask_pairs(rest)}"
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:{MASK}{_mask_pairs(rest[len(userinfo):])}"
 
 
 def error_lines(
