@@ -12,6 +12,7 @@ No ``mongodb+srv`` URIs: they would need DNS.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import ssl
 import warnings
@@ -237,10 +238,8 @@ DELIBERATE = {**{k: v[0] for k, v in ITEM_DIFFERENCES.items()},
               **{k: v[0] for k, v in OUTCOME_DIFFERENCES.items()}}
 
 
-def _with(effective: Effective, **changes: object) -> Effective:
-    values = dict(effective.__dict__)
-    values.update(changes)
-    return Effective(**values)  # type: ignore[arg-type]
+def _with(effective: Effective, verify_hostname: bool) -> Effective:
+    return dataclasses.replace(effective, verify_hostname=verify_hostname)
 
 
 def _by_outcome(uri: str, ours: Outcome, theirs: Outcome) -> List[str]:
@@ -362,7 +361,8 @@ def uris(draw: st.DrawFn) -> str:
     separators = draw(st.lists(st.sampled_from("&&&&&&&&;;&;"[: 8 + draw(st.integers(0, 4))]),
                                min_size=len(items), max_size=len(items)))
     query = "".join(sep + item for sep, item in zip(separators, items))[1:]
-    mark = "?" if items or draw(st.booleans()) else ""
+    with_mark: bool = bool(items) or draw(st.booleans())
+    mark = "?" if with_mark else ""
     return f"mongodb://{userinfo}{hosts}{path}{mark}{query}"
 
 
@@ -391,7 +391,7 @@ def render(template: str, root: Path) -> str:
 SCALE = 6  # dev: 300 examples, ci: 3000 (tlsplug.testing.hypothesis_profiles)
 
 
-@settings(max_examples=settings.default.max_examples * SCALE,
+@settings(max_examples=settings().max_examples * SCALE,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(template=uris())
 def test_tlsplug_reaches_pymongos_settings_or_a_listed_difference(files: Path,
