@@ -159,3 +159,12 @@ def test_options_are_never_read_from_the_userinfo(uri: str) -> None:
 def test_well_formed_uris_are_read(uri: str, enabled: object) -> None:
     """Encoded userinfo, a slash-less query, '@' in values and other schemes all parse."""
     assert parse(uri)[0].enabled is enabled
+
+
+def test_a_warning_quotes_only_short_words() -> None:
+    """The tail of a password with a raw '&' may land in tls=...: the warning hides it."""
+    _, caught = parse("mongodb://h/?tlsCertificateKeyFilePassword=ab&tls=Zq9secret")
+    assert caught
+    assert all("Zq9" not in text for text in caught)
+    _, caught = parse("mongodb://h/?tls=TRUE")
+    assert "'TRUE'" in caught[0]

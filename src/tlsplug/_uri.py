@@ -269,19 +269,34 @@ def _uri_values(pairs: List[Tuple[str, str]]) -> Dict[str, Any]:
     return out
 
 
+_WORD = re.compile(r"[A-Za-z]{0,6}|-?[0-9]{1,2}")
+
+
+def _shown(value: Any) -> str:
+    """A rejected value as a warning may quote it: a short word or number only.
+
+    Anything longer may be the tail of a password written with a raw '&' (``...Password=
+    ab&tls=<rest>``), which no parser can tell from an option.
+    """
+    if isinstance(value, str) and _WORD.fullmatch(value):
+        return repr(value)
+    return "(not shown)"
+
+
 def _uri_value(field: str, key: str, value: Any) -> Any:
     """The value of one URI option, or None (with an OptionWarning) when it is invalid."""
     if field in BOOL_FIELDS:
         flag = _coerce_bool(value)
         if flag is None:
             warnings.warn(
-                f"{key}: invalid value {value!r} (expected true or false); ignored",
+                f"{key}: invalid value {_shown(value)} (expected true or false); ignored",
                 OptionWarning,
                 stacklevel=5,
             )
         return flag
     if field == "profile" and str(value).lower() not in PROFILES:
-        warnings.warn(f"{key}: unknown profile {value!r}; ignored", OptionWarning, stacklevel=5)
+        warnings.warn(f"{key}: unknown profile {_shown(value)}; ignored", OptionWarning,
+                      stacklevel=5)
         return None
     if not isinstance(value, str) or not value:
         warnings.warn(f"{key}: empty value; ignored", OptionWarning, stacklevel=5)
