@@ -39,7 +39,7 @@ def _encode(secret: str, how: int) -> str:
     return quote(secret, safe="") if how else secret
 
 
-@settings(max_examples=settings().max_examples * 4)
+@settings(max_examples=settings().max_examples * 2)
 @given(secret=secrets, how=st.integers(0, 1), key=key_names,
        place=st.sampled_from(["userinfo", "option"]), tail=st.sampled_from(["", "&w=1", "/"]))
 def test_options_never_prints_a_password(secret: str, how: int, key: str, place: str,

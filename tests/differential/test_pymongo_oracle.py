@@ -18,7 +18,7 @@ import ssl
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
 import pytest
@@ -370,8 +370,12 @@ def uris(draw: st.DrawFn) -> str:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory of real PEM files under the names the generator uses (not the missing ones)."""
+def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory of real PEM files under the names the generator uses (not the missing ones).
+
+    The system store is pointed at the test CA meanwhile: PyMongo loads it for every client
+    without tlsCAFile, and reading the real one made that two thirds of the test's time.
+    """
     root = tmp_path_factory.mktemp("oracle")
     ca = CA()
     leaf = ca.issue_cert("localhost", "127.0.0.1").write(root, basename="leaf")
@@ -380,7 +384,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for kind, data in contents.items():
         for name in (f"{kind}.pem", f"my {kind}.pem", f"100%{kind}.pem", f"{kind}+x.pem"):
             (root / name).write_bytes(data)
-    return root
+    (root / "no-certs").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSL_CERT_FILE", str(root / "ca.pem"))
+        patch.setenv("SSL_CERT_DIR", str(root / "no-certs"))
+        yield root
 
 
 def render(template: str, root: Path) -> str:
