@@ -122,7 +122,9 @@ def split_uri(uri: str) -> URIParts:
     """
     scheme, sep, rest = uri.partition("://")
     if not sep or not scheme:
-        raise _structure_error("not a connection string: expected scheme://hosts[/db][?options]")
+        raise ConfigurationError(
+            "not a connection string: expected scheme://hosts[/db][?options]", option="uri"
+        )
     slash = rest.find("/")
     head = rest if slash < 0 else rest[:slash]
     at = head.rfind("@")
