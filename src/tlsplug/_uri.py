@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Type, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from ._errors import ConfigurationError, OptionWarning
-from ._options import PROFILES, TRUST_STORES, URI_BOOL_FIELDS, URI_NAMES
+from ._options import _CONFLICTS, PROFILES, TRUST_STORES, URI_BOOL_FIELDS, URI_NAMES
 
-__all__ = ["parse_options", "parse_txt_record"]
+__all__ = ["URIParts", "parse_options", "parse_txt_record", "split_uri"]
 
 T = TypeVar("T")
 
@@ -108,8 +108,61 @@ def _decode(raw: str, what: str) -> str:
         ) from exc
 
 
-def _split_uri(uri: str) -> Tuple[str, List[Tuple[str, str]]]:
-    """Return (scheme, [(raw key, raw value)]) of a ``scheme://[user@]hosts[/db][?query]``."""
+class URIParts(NamedTuple):
+    """Where a connection string's parts are: scheme, userinfo, host list and query."""
+
+    scheme: str
+    userinfo: Optional[str]
+    hosts: str
+    query: str
+
+
+def _structure_error(message: str) -> ConfigurationError:
+    # Never quote the URI: whatever is misplaced may be password text.
+    return ConfigurationError(
+        message, code="invalid-option", option="uri",
+        hint="Percent-encode the user name and password (urllib.parse.quote(s, safe='')) "
+             "and write the options as ?key=value&key=value after the host list.",
+    )
+
+
+_PORT = re.compile(r"[0-9]+")
+
+
+def _check_host_list(hosts: str) -> None:
+    """Refuse a host list whose ports are not digits.
+
+    The driver validates hosts; tlsplug looks only for the mark of a raw ``/`` or ``?`` in
+    a password (``user:pa/ss@host`` leaves the host list ``user:pa``), which would move the
+    place where the options begin (docs/howto/pymongo-differences.md).
+    """
+    for entry in hosts.split(","):
+        if entry.startswith("["):
+            _, close, after = entry.partition("]")
+            port = after[1:] if after.startswith(":") else None
+            bad = not close or (after and port is None)
+        elif ":" in entry:
+            port = entry.split(":", 1)[1]
+            bad = False
+        else:
+            continue
+        if bad or (port is not None and not _PORT.fullmatch(port)):
+            raise _structure_error(
+                "the host list has an invalid port: a ':', '/' or '?' in the user name or "
+                "password must be percent-encoded (%3A, %2F, %3F)"
+            )
+
+
+def split_uri(uri: str) -> URIParts:
+    """Split ``scheme://[userinfo@]hosts[/[db]][?query]`` the way the specification does.
+
+    The connection-string specification (Reference Implementation) splits at the first
+    ``/``, then at the last ``@`` before it, then at the first ``?`` after it; the slash
+    before the options is optional since its 2023-08-02 revision (``mongodb://h?tls=true``).
+    Options are therefore never read from inside the userinfo: a raw ``?`` there, an ``@``
+    after the first ``/`` or a non-numeric port (the marks of an unencoded password) make
+    the URI invalid instead of moving where the options start.
+    """
     scheme, sep, rest = uri.partition("://")
     if not sep or not scheme:
         raise ConfigurationError(
@@ -117,21 +170,61 @@ def _split_uri(uri: str) -> Tuple[str, List[Tuple[str, str]]]:
             hint="Pass a URI such as 'mongodb://db.example.com/?tls=true', or None and the "
             "options as keyword arguments.",
         )
-    _, _, query = rest.partition("?")
+    slash = rest.find("/")
+    head = rest if slash < 0 else rest[:slash]
+    at = head.rfind("@")
+    userinfo = head[:at] if at >= 0 else None
+    hosts = head[at + 1:]
+    if userinfo is not None and "?" in userinfo:
+        raise _structure_error(
+            "a '?' in the user name or password must be percent-encoded (%3F): the options "
+            "start only after the host list"
+        )
+    mark = hosts.find("?")
+    if mark >= 0:
+        query = rest[at + 1 + mark + 1:]
+        hosts = hosts[:mark]
+    elif slash >= 0:
+        database, _, query = rest[slash + 1:].partition("?")
+        if "@" in database:
+            raise _structure_error(
+                "an '@' after the host list: a '/' in the user name or password must be "
+                "percent-encoded (%2F)"
+            )
+    else:
+        query = ""
+    _check_host_list(hosts)
+    return URIParts(scheme.lower(), userinfo, hosts, query)
+
+
+def _split_query(query: str) -> List[Tuple[str, str]]:
+    """``[(raw key, raw value)]`` of a query; the spec's key/value rules, no decoding yet."""
+    if not query:
+        return []
+    if "&" in query and ";" in query:
+        # Connection-string spec: ';' MAY be supported "for legacy reasons", never mixed;
+        # mixing would split a value such as a password in two (PyMongo refuses it too).
+        raise _structure_error("the options mix '&' and ';' as separators; use '&' only")
     pairs: List[Tuple[str, str]] = []
-    for item in re.split("[&;]", query) if query else []:
-        if not item:
-            continue
+    for number, item in enumerate(query.split(";" if ";" in query else "&"), 1):
         key, eq, value = item.partition("=")
-        pairs.append((key, value if eq else ""))
-    return scheme.lower(), pairs
+        if not eq:
+            # "Incomplete key value pair" (connection-string spec tests): invalid. The item
+            # is not quoted, it may be the tail of a password that held a raw '&'.
+            raise _structure_error(
+                f"option {number} of the connection string is not a key=value pair"
+            )
+        pairs.append((key, value))  # the key is everything up to the first '='
+    return pairs
 
 
 def _coerce_bool(value: Any) -> Optional[bool]:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
+    # URI-options spec: booleans are "true" or "false"; other spellings (TRUE, 1, yes) are
+    # invalid values, as in PyMongo.
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
     return None
 
 
@@ -165,59 +258,101 @@ def _translate_legacy(key: str, value: Any) -> Tuple[str, Any]:
 
 
 def _uri_values(pairs: List[Tuple[str, str]]) -> Dict[str, Any]:
-    """Connection-string pairs -> {field: value}; invalid values warn and are dropped."""
-    out: Dict[str, Any] = {}
-    seen: Dict[str, str] = {}
-    tls_given: Dict[str, bool] = {}
+    """Connection-string pairs -> {field: value}.
+
+    The URI-options rules (docs/design.md, docs/howto/pymongo-differences.md): option names
+    are matched case-insensitively and never percent-decoded (values are); a repeated key
+    warns and its last occurrence decides; an invalid value warns and leaves the option
+    unset, yet the key still counts as *present* for the conflict rules; ``tls`` and ``ssl``
+    must carry the same value; a PyMongo 3 name gives way to its new name.
+    """
+    last: Dict[str, Tuple[str, Any]] = {}  # lower-cased key -> (key as written, value)
     for raw_key, raw_value in pairs:
-        key = raw_key
-        if _is_tls_key(raw_key) or "%" in raw_key:
-            key = _decode(raw_key, "option name")
-        if not _is_tls_key(key):
-            continue  # the driver's own options: not ours to judge
-        lower = key.lower()
-        value: Any = _decode(raw_value, key)
+        if not _is_tls_key(raw_key):
+            continue  # the driver's own options: not ours to judge, nor to decode
+        lower = raw_key.lower()
+        if lower not in _KEYS and lower not in _LEGACY and lower not in _UNSUPPORTED_LEGACY:
+            raise _unknown(raw_key)
+        value = _decode(raw_value, raw_key)
+        if lower in last:
+            # Connection-string spec, "Repeated Keys": a warning SHOULD be raised.
+            warnings.warn(f"{raw_key} given more than once; the last value wins",
+                          OptionWarning, stacklevel=4)
+        last[lower] = (raw_key, value)
+    # Deprecated names (PyMongo 3) are translated; the new name wins when both are given.
+    resolved: Dict[str, Tuple[str, Any]] = {}
+    for lower, (key, value) in last.items():
         if lower in _LEGACY or lower in _UNSUPPORTED_LEGACY:
-            key, value = _translate_legacy(lower, value)
-            lower = key.lower()
-        field = _KEYS.get(lower)
-        if field is None:
-            raise _unknown(key, value)
-        if field in URI_BOOL_FIELDS:
-            flag = _coerce_bool(value)
-            if flag is None:
-                warnings.warn(
-                    f"{key}: invalid value {value!r} (expected true or false); ignored",
-                    OptionWarning,
-                    stacklevel=4,
-                )
+            new, value = _translate_legacy(lower, value)
+            if new.lower() in last:
+                warnings.warn(f"{key} ignored: {new} is given as well", OptionWarning,
+                              stacklevel=4)
                 continue
-            value = flag
-        elif field == "profile" and str(value).lower() not in PROFILES:
-            warnings.warn(f"{key}: unknown profile {value!r}; ignored", OptionWarning, stacklevel=4)
-            continue
-        elif field == "trust_store" and str(value).lower() not in TRUST_STORES:
-            warnings.warn(f"{key}: unknown trust store {value!r}; ignored", OptionWarning,
-                          stacklevel=4)
-            continue
-        elif not isinstance(value, str) or not value:
-            warnings.warn(f"{key}: empty value; ignored", OptionWarning, stacklevel=4)
-            continue
-        if field == "enabled":
-            previous = tls_given.get("tls" if lower == "ssl" else "ssl")
-            if previous is not None and previous != value:
-                raise ConfigurationError(
-                    "tls and ssl were given with different values",
-                    code="conflicting-options",
-                    option="tls",
-                )
-            tls_given[lower] = value
-        if field in seen and field != "enabled":
-            warnings.warn(f"{key} given more than once; the last value wins", OptionWarning,
-                          stacklevel=4)
-        seen[field] = key
-        out[field] = value
+            key, lower = new, new.lower()
+        resolved[lower] = (key, value)
+    tls, ssl = resolved.get("tls"), resolved.get("ssl")
+    if tls is not None and ssl is not None and tls[1] != ssl[1]:
+        # URI-options spec: tls and ssl with different values are an error, whatever the
+        # values are (tls=junk&ssl=true included).
+        raise ConfigurationError("tls and ssl were given with different values",
+                                 code="conflicting-options", option="tls")
+    present: Dict[str, str] = {}
+    out: Dict[str, Any] = {}
+    for lower, (key, value) in resolved.items():
+        field = _KEYS[lower]
+        present[field] = key
+        valid = _uri_value(field, key, value)
+        if valid is not None:
+            out[field] = valid
+    for first, second in _CONFLICTS:
+        # "Present, whatever their values": an invalid value is ignored, not absent.
+        if first in present and second in present:
+            raise ConfigurationError(
+                f"{URI_NAMES[first]}: cannot be combined with {URI_NAMES[second]}"
+                + (" (tlsInsecure already implies it)" if first == "insecure" else ""),
+                code="conflicting-options",
+                option=URI_NAMES[first],
+            )
     return out
+
+
+_WORD = re.compile(r"[A-Za-z]{0,6}|-?[0-9]{1,2}")
+
+
+def _shown(value: Any) -> str:
+    """A rejected value as a warning may quote it: a short word or number only.
+
+    Anything longer may be the tail of a password written with a raw '&' (``...Password=
+    ab&tls=<rest>``), which no parser can tell from an option.
+    """
+    if isinstance(value, str) and _WORD.fullmatch(value):
+        return repr(value)
+    return "(not shown)"
+
+
+def _uri_value(field: str, key: str, value: Any) -> Any:
+    """The value of one URI option, or None (with an OptionWarning) when it is invalid."""
+    if field in URI_BOOL_FIELDS:
+        flag = _coerce_bool(value)
+        if flag is None:
+            warnings.warn(
+                f"{key}: invalid value {_shown(value)} (expected true or false); ignored",
+                OptionWarning,
+                stacklevel=5,
+            )
+        return flag
+    if field == "profile" and str(value).lower() not in PROFILES:
+        warnings.warn(f"{key}: unknown profile {_shown(value)}; ignored", OptionWarning,
+                      stacklevel=5)
+        return None
+    if field == "trust_store" and str(value).lower() not in TRUST_STORES:
+        warnings.warn(f"{key}: unknown trust store {_shown(value)}; ignored", OptionWarning,
+                      stacklevel=5)
+        return None
+    if not isinstance(value, str) or not value:
+        warnings.warn(f"{key}: empty value; ignored", OptionWarning, stacklevel=5)
+        return None
+    return value
 
 
 def _kwarg_values(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
@@ -264,9 +399,9 @@ def parse_options(cls: Type[T], uri: Optional[str], kwargs: Mapping[str, Any]) -
                 f"the connection string must be a str, not {type(uri).__name__}", option="uri",
                 hint="Pass the URI as text (decode bytes first), or None.",
             )
-        scheme, pairs = _split_uri(uri)
-        srv = scheme.endswith("+srv")
-        fields.update(_uri_values(pairs))
+        parts = split_uri(uri)
+        srv = parts.scheme.endswith("+srv")
+        fields.update(_uri_values(_split_query(parts.query)))
     fields.update(_kwarg_values(kwargs))
     if srv and fields.get("enabled") is None:
         # DNS seedlist discovery spec: "+srv" implies TLS unless tls/ssl is given.

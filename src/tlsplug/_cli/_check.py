@@ -44,6 +44,7 @@ from .._materials import describe_trust
 from .._options import TLSOptions
 from .._protocols import ClientContext, TLSSocket
 from .._registry import available_backends, create_context, get_backend, select_backend
+from .._uri import split_uri
 from ._common import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -93,13 +94,15 @@ def parse_target(text: str, default_port: int = DEFAULT_PORT) -> Tuple[str, int]
 
 
 def host_from_uri(uri: str) -> Optional[str]:
-    """The first ``host[:port]`` of a ``scheme://[user@]host1,host2/...`` connection string."""
-    _, sep, rest = uri.partition("://")
-    if not sep:
+    """The first ``host[:port]`` of a ``scheme://[user@]host1,host2/...`` connection string.
+
+    The host list is found as ``TLSOptions.parse`` finds it (tlsplug._uri.split_uri), so a
+    password with a raw ``/`` or ``?`` is never mistaken for a host. Raises
+    ``ConfigurationError`` for a URI that cannot be split.
+    """
+    if "://" not in uri:
         return None
-    authority = rest.split("/", 1)[0].split("?", 1)[0]
-    authority = authority.rpartition("@")[2]
-    first = authority.split(",")[0]
+    first = split_uri(uri).hosts.split(",")[0]
     return first or None
 
 
@@ -503,7 +506,10 @@ def _choose_backends(requested: Optional[str], options: TLSOptions) -> List[str]
 def run(args: argparse.Namespace, console: Console) -> int:
     """Check the server; 0 when every backend connected, 1 otherwise, 2 for bad input."""
     notes: List[str] = []
-    target = args.target or (host_from_uri(args.uri) if args.uri else None)
+    try:
+        target = args.target or (host_from_uri(args.uri) if args.uri else None)
+    except ConfigurationError as exc:
+        return _invalid(args, console, exc)
     if target is None:
         console.print("tlsplug check: give HOST[:PORT] (or a --uri with a host)")
         return EXIT_CONFIG
@@ -527,13 +533,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         options = options.replace(enabled=True)
         names = _choose_backends(args.backend, options)
     except ConfigurationError as exc:
-        if args.json:
-            console.print(json.dumps({"schema": SCHEMA_ID, "ok": False,
-                                      "error": _error_json(exc)}, indent=2))
-        else:
-            console.print(heading("Invalid options", console.style))
-            console.lines(error_lines(exc, console))
-        return EXIT_CONFIG
+        return _invalid(args, console, exc)
     sni = args.server_hostname or host
     results = [check(name, options, host, port, sni, args.timeout) for name in names]
     ok = bool(results) and all(r.ok for r in results)
@@ -549,6 +549,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
     _header(console, host, port, sni, options, notes, names)
     _render(results, options, console)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _invalid(args: argparse.Namespace, console: Console, exc: ConfigurationError) -> int:
+    """Report invalid options (JSON or text) and return the exit status for them."""
+    if args.json:
+        console.print(json.dumps({"schema": SCHEMA_ID, "ok": False,
+                                  "error": _error_json(exc)}, indent=2))
+    else:
+        console.print(heading("Invalid options", console.style))
+        console.lines(error_lines(exc, console))
+    return EXIT_CONFIG
 
 
 def _header(console: Console, host: str, port: int, sni: str, options: TLSOptions,

@@ -8,10 +8,12 @@ import re
 import warnings
 from dataclasses import dataclass
 from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
+from urllib.parse import unquote
 
 from .._errors import ConfigurationError, OptionWarning, TLSError
 from .._options import URI_BOOL_FIELDS, URI_NAMES, TLSOptions
 from .._reference import OPTION_MEANINGS
+from .._uri import split_uri
 from ._render import Style, kv_lines
 
 __all__ = [
@@ -117,17 +119,68 @@ def parse_options(
     return options, list(caught)
 
 
-_USERINFO = re.compile(r"^(?P<scheme>[^:/?#]+://)(?P<user>[^:@/?#]*):(?P<password>[^@/?#]*)@")
-_PASSWORD_OPTION = re.compile(
-    r"(?P<key>(?:tlsCertificateKeyFilePassword|ssl_pem_passphrase)=)(?P<value>[^&;]*)",
-    re.IGNORECASE,
-)
+_SECRET_WORDS = ("password", "passphrase", "secret", "token")
+
+
+def _is_secret_key(raw_key: str) -> bool:
+    """Whether an option name means a secret, judged after percent-decoding (by meaning)."""
+    key = unquote(raw_key).lower()
+    return any(word in key for word in _SECRET_WORDS) or (
+        key == "authmechanismproperties"
+    )
+
+
+_PAIR = re.compile(r"(?P<lead>^|[?&;])(?P<key>[^=&;?]*)=(?P<value>[^&;]*)")
+
+
+def _mask_pairs(text: str) -> str:
+    """Mask the values of secret options, with any ``=``-less items that follow them.
+
+    An item without ``=`` after a password is the tail of a password that held a raw ``&``
+    or ``;``: it is masked as well.
+    """
+    out: List[str] = []
+    pos = 0
+    for match in _PAIR.finditer(text):
+        if match.start() < pos:
+            continue
+        out.append(text[pos:match.start("value")])
+        pos = match.end("value")
+        if not _is_secret_key(match["key"]):
+            out.append(match["value"])
+            continue
+        out.append(MASK)
+        while pos < len(text) and text[pos] in "&;":
+            nxt = re.match(r"[^&;]*", text[pos + 1:])
+            item = nxt.group(0) if nxt else ""
+            if "=" in item:
+                break
+            pos += 1 + len(item)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def mask_uri(uri: str) -> str:
-    """``uri`` with the user's password and the key password replaced by asterisks."""
-    uri = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", uri)
-    return _PASSWORD_OPTION.sub(lambda m: f"{m['key']}{MASK}", uri)
+    """``uri`` with the user's password and every secret option value replaced by asterisks.
+
+    Judged by meaning: the userinfo is found as ``TLSOptions.parse`` finds it, option names
+    are percent-decoded before they are recognised (``tlsCertificateKeyFile%50assword``),
+    and a URI that cannot be split (a raw ``/``, ``?`` or ``@`` in its password) shows
+    nothing before its last ``@``. When in doubt more is masked, never less.
+    """
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return _mask_pairs(uri)
+    try:
+        userinfo = split_uri(uri).userinfo
+    except TLSError:
+        _, at, after = rest.rpartition("@")
+        return f"{scheme}://{MASK}@{_mask_pairs(after)}" if at else (
+            f"{scheme}://{_mask_pairs(rest)}")
+    if userinfo is None or ":" not in userinfo:
+        return f"{scheme}://{_mask_pairs(rest)}"
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:{MASK}{_mask_pairs(rest[len(userinfo):])}"
 
 
 def error_lines(
