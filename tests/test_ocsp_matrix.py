@@ -270,8 +270,11 @@ def test_soft_fail_is_observable(
     assert "connecting anyway" in records[-1].getMessage()
 
 
-def test_two_slow_responders_cost_one_timeout(backend_name: str, root: Tuple[CA, str]) -> None:
-    """Two responders that never answer in time cost one ocsp_timeout, not one per URL."""
+def test_slow_responders_soft_fail_on_connect(backend_name: str, root: Tuple[CA, str]) -> None:
+    """Through a real connection, two responders too slow for ocsp_timeout soft-fail in time.
+
+    (tests/test_ocsp_responders.py checks the one-deadline rule itself, below the backend.)
+    """
     _needs(backend_name, Feature.OCSP_ENDPOINT)
     ca, ca_file = root
     slow = [OCSPResponder(ca, delay=30.0).start() for _ in range(2)]
@@ -279,17 +282,19 @@ def test_two_slow_responders_cost_one_timeout(backend_name: str, root: Tuple[CA,
         leaf = ca.issue_cert(HOST, ocsp_url=[r.url for r in slow])
         for responder in slow:
             responder.set_status(leaf, "revoked")  # never seen: the answer comes too late
-        budget = 1.0
+        # Seconds, so a saturated machine still runs both workers before the deadline.
+        budget = 3.0
         with TLSServer(cert=leaf, timeout=TIMEOUT) as server:
             start = time.monotonic()
             with tlsplug.connect(
                 server.address, _options(backend_name, ca_file, ocsp_timeout=budget),
-                timeout=TIMEOUT, server_hostname=HOST,
+                timeout=TIMEOUT * 2, server_hostname=HOST,
             ) as tls:
                 elapsed = time.monotonic() - start
                 assert tls.ocsp_status == "soft-fail: responder timeout"
-        assert all(r.wait_requests(1, timeout=1.0) for r in slow), "both URLs were asked"
-        assert budget <= elapsed < 1.8 * budget, f"took {elapsed:.2f} s"
+        assert all(r.wait_requests(1, timeout=30.0) for r in slow), "both URLs were asked"
+        # One budget, not one per URL and not the responders' 30 s; generous for load.
+        assert budget <= elapsed < 2 * budget, f"took {elapsed:.2f} s"
     finally:
         for responder in slow:
             responder.stop()

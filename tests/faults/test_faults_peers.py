@@ -39,7 +39,7 @@ from tlsplug.testing.servers import (
 )
 
 LIMIT = 30.0  # watchdog for one whole case, all backends together
-SLACK = 1.5  # seconds a timeout may overshoot on a loaded 2-core machine
+SLACK = 4.0  # seconds a timeout may overshoot on a loaded 2-core machine (LIMIT catches hangs)
 
 
 class World:

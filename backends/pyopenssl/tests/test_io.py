@@ -17,7 +17,12 @@ from tlsplug.testing import PKI, RawServer, TLSServer, stall
 from tlsplug_pyopenssl import backend
 from tlsplug_pyopenssl._context import PyOpenSSLContext
 
-SLACK = 0.75
+SLACK = 3.0
+"""Seconds a 1 s deadline may overshoot: a loaded 2-core CI machine wakes threads late. Still
+far below what the tests guard against (a clock restarted by every byte: 6 s and more)."""
+CPU_LIMIT = 0.3
+"""CPU seconds the *waiting thread* may use during a 1 s wait; a busy loop uses about all of
+it. thread_time() counts this thread only, so server threads and load cannot inflate it."""
 
 
 def _connect(ctx: Any, address: Any, timeout: float = 5.0, host: str = "localhost") -> Any:
@@ -41,14 +46,14 @@ def test_handshake_timeout_is_one_deadline(options: Any, cleanup: Any) -> None:
     srv = cleanup(RawServer(stall).start())
     ctx = backend.create_context(options())
     start = time.monotonic()
-    cpu = time.process_time()
+    cpu = time.thread_time()
     with pytest.raises(HandshakeError) as info:
         _connect(ctx, srv.address, timeout=1.0)
     elapsed = time.monotonic() - start
     assert info.value.code == "timeout"
     assert info.value.backend == "pyopenssl"
     assert 0.9 <= elapsed < 1.0 + SLACK
-    assert time.process_time() - cpu < 0.3, "busy loop while waiting"
+    assert time.thread_time() - cpu < CPU_LIMIT, "busy loop while waiting"
 
 
 def test_trickling_peer_cannot_extend_the_deadline(options: Any, cleanup: Any) -> None:
@@ -59,11 +64,15 @@ def test_trickling_peer_cannot_extend_the_deadline(options: Any, cleanup: Any) -
         # A TLS handshake record header announcing 64 bytes, then one byte at a time.
         conn.sendall(b"\x16\x03\x03\x00\x40")
         for _ in range(30):
-            time.sleep(0.2)
-            with contextlib.suppress(OSError):
+            if srv.stopping.wait(0.2):
+                return
+            try:
                 conn.sendall(b"\x02")
+            except OSError:
+                return  # the client gave up and closed: the handler ends with it
 
-    srv = cleanup(RawServer(trickle).start())
+    srv = RawServer(trickle)
+    cleanup(srv.start())
     ctx = backend.create_context(options())
     start = time.monotonic()
     with pytest.raises(HandshakeError) as info:
@@ -76,13 +85,13 @@ def test_recv_stall_times_out_without_spinning(options: Any, ppki: PKI, cleanup:
     """A silent server after the handshake: recv raises `timeout` and burns almost no CPU."""
     srv = cleanup(TLSServer(cert=ppki.leaf).start())
     tls = cleanup(_connect(backend.create_context(options()), srv.address, timeout=1.0))
-    cpu = time.process_time()
+    cpu = time.thread_time()
     start = time.monotonic()
     with pytest.raises(HandshakeError) as info:
         tls.recv(10)
     assert info.value.code == "timeout"
     assert 0.9 <= time.monotonic() - start < 1.0 + SLACK
-    assert time.process_time() - cpu < 0.2, "busy loop while waiting"
+    assert time.thread_time() - cpu < CPU_LIMIT, "busy loop while waiting"
 
 
 def test_sendall_big_payload_round_trip(options: Any, ppki: PKI, cleanup: Any) -> None:
@@ -318,5 +327,6 @@ def test_close_without_timeout_never_waits_for_the_peer(
     tls.close()
     elapsed = time.monotonic() - start
     release.set()
-    assert elapsed < 1.0
+    # Generous for a loaded machine, yet far from the 10 s the silent peer would hold it.
+    assert elapsed < 5.0
     assert tls.fileno() == -1
