@@ -38,7 +38,7 @@ from tlsplug.testing.servers import (
     stall,
 )
 
-LIMIT = 30.0  # watchdog for one whole case, all backends together
+LIMIT = 60.0  # watchdog for one whole case, all backends together (a hang, not a timing)
 SLACK = 4.0  # seconds a timeout may overshoot on a loaded 2-core machine (LIMIT catches hangs)
 
 
@@ -176,9 +176,8 @@ def test_fifty_intermediates(world: World, tmp_path: Path) -> None:
     ca_file = str(root.write_cert(tmp_path / "deep-ca.pem"))
     with TLSServer(cert=leaf, timeout=TIMEOUT) as server:
         got = outcomes(world, server.address, ca_file=ca_file)
-    assert len(set(got.values())) == 1, got
-    assert next(iter(got.values())) in ("ok", "cert-untrusted", "cert-invalid",
-                                        "handshake-failure"), got
+    # OpenSSL's default verify depth (100) allows 50 intermediates; tlsplug sets no limit.
+    assert got == dict.fromkeys(backend_names(), "ok"), got
 
 
 def test_huge_san_list(world: World, tmp_path: Path) -> None:
@@ -188,8 +187,9 @@ def test_huge_san_list(world: World, tmp_path: Path) -> None:
     assert len(leaf.cert_der) > 100 * 1024
     with TLSServer(cert=leaf, timeout=TIMEOUT) as server:
         got = outcomes(world, server.address)
-    assert len(set(got.values())) == 1, got
-    assert next(iter(got.values())) in ("ok", "handshake-failure"), got
+    # The Certificate message passes the client's 100 KiB limit (OpenSSL's max_cert_list):
+    # "excessive message size", a handshake-failure on every backend.
+    assert got == dict.fromkeys(backend_names(), "handshake-failure"), got
 
 
 def _leaf_with_raw_dns_names(issuer: CA, names: List[str]) -> LeafCert:

@@ -226,16 +226,19 @@ def test_context_built_once_and_shared_by_threads(options: Any, ppki: PKI, clean
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "code"),
     [
-        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
-        b"\x00" * 64,
-        b"\x16\x03\x01\xff\xff" + b"\x00" * 64,
-        b"\x15\x03\x03\x00\x02\x02\x28",  # a bare fatal handshake_failure alert
-        bytes(range(256)),
+        (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "not-tls"),
+        (b"\x00" * 64, "not-tls"),
+        (b"\x16\x03\x01\xff\xff" + b"\x00" * 64, "not-tls"),  # a 64 KiB handshake record
+        # A bare fatal handshake_failure alert: the code the stdlib backend gives too.
+        (b"\x15\x03\x03\x00\x02\x02\x28", "no-shared-cipher"),
+        (bytes(range(256)), "not-tls"),
     ],
 )
-def test_garbage_never_leaks_native_errors(payload: bytes, options: Any, cleanup: Any) -> None:
+def test_garbage_never_leaks_native_errors(
+    payload: bytes, code: str, options: Any, cleanup: Any
+) -> None:
     """Whatever a non-TLS peer sends, the caller sees a TLSError with the native cause."""
     from tlsplug.testing import respond_with
 
@@ -244,8 +247,7 @@ def test_garbage_never_leaks_native_errors(payload: bytes, options: Any, cleanup
         _connect(backend.create_context(options()), srv.address, timeout=3)
     assert not isinstance(info.value, SSL.Error)
     assert info.value.backend == "pyopenssl"
-    assert info.value.code in {"not-tls", "connection-closed", "handshake-failure",
-                               "no-shared-cipher", "protocol-version"}
+    assert info.value.code == code
     assert info.value.__cause__ is not None
 
 
