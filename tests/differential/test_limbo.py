@@ -208,7 +208,8 @@ def run_case(case: Case, backend: str) -> Verdict:
         try:
             server = _server_context(case, directory)
         except (ssl.SSLError, OSError, ValueError) as exc:
-            return "UNSERVABLE", f"Python's ssl cannot serve the certificate/key ({type(exc).__name__})"
+            why = f"Python's ssl cannot serve the certificate/key ({type(exc).__name__})"
+            return "UNSERVABLE", why
         try:
             # Without verification first: a case that cannot complete a handshake at all (a
             # key no TLS 1.2+ suite can use) says nothing about path validation.

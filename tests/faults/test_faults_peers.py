@@ -376,7 +376,8 @@ class _RenegotiatingServer:
             pytest.fail("openssl s_server did not start: " + " | ".join(self.lines[-5:]))
 
     def _read(self) -> None:
-        assert self._proc.stdout is not None and self._proc.stdin is not None
+        assert self._proc.stdout is not None
+        assert self._proc.stdin is not None
         for raw in self._proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
             self.lines.append(line)

@@ -13,8 +13,8 @@ from typing import Callable, List, Tuple, Type, Union
 import pytest
 
 from tlsplug.testing import (
-    NO_IPV6,
     CA,
+    NO_IPV6,
     PKI,
     PKIFiles,
     RawServer,

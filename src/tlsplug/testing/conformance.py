@@ -461,7 +461,7 @@ class BackendConformance(ConformanceHelpers):
         tls = self.open(ctx, server.address, "localhost")
         with tls:
             tls.sendall(b"x")
-        with pytest.raises(OSError):  # closed by the context manager: no more writes
+        with pytest.raises(TLSError):  # closed by the context manager: no more writes
             tls.sendall(b"y")
         tls.close()
         tls.close()
