@@ -29,3 +29,8 @@ def backend_names() -> List[str]:
 def backend_name(request: pytest.FixtureRequest) -> str:
     """Each installed backend's name in turn."""
     return str(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_outlives_its_test(thread_leak_check: None) -> None:
+    """Every test: its threads end with it (tlsplug.testing.fixtures.thread_leak_check)."""

@@ -374,7 +374,7 @@ def test_options_hash_is_the_dataclass_hash() -> None:
 
     opts = TLSOptions(enabled=True, ca_file="/ca.pem", certificate_key_file_password="pw")
     assert hash(opts) == field_hash(opts)
-    assert hash(opts) == hash(opts)  # the memo
+    assert opts._hash == field_hash(opts)  # the memo holds it: computed once per object
     legacy = opts.replace(profile="legacy")
     assert hash(legacy) == field_hash(legacy) != hash(opts)
     assert hash(copy.copy(opts)) == hash(copy.deepcopy(opts)) == hash(opts)

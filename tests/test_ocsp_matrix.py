@@ -3,7 +3,9 @@
 Source: ``tests/vectors/mongodb-specs/ocsp-test-matrix.derived.json`` (the spec's table
 "Integration Tests: Permutations to Be Tested", plus the PyMongo-derived option rows). Every
 column x {RSA, ECDSA} x {issuer-signed, delegate-signed responses} x option row runs against
-a :class:`StaplingServer` or :class:`TLSServer` and an :class:`OCSPResponder`; the expected
+an ``openssl s_server -status_file`` (:class:`OpenSSLStatusFileServer`, for the columns where
+the server staples) or a :class:`TLSServer` and an :class:`OCSPResponder`; none of them needs a
+client-side backend, so every env runs every cell with the backend under test. The expected
 outcome comes from :func:`expected_outcome`, the one place where the spec's OK/FAIL becomes
 an error code and where backend features adjust it.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import socket
 import time
 import warnings
@@ -26,7 +29,13 @@ import pytest
 
 import tlsplug
 from tlsplug import Feature, TLSError, TLSOptions
-from tlsplug.testing import CA, OCSPResponder, TLSServer, closed_port_url
+from tlsplug.testing import (
+    CA,
+    OCSPResponder,
+    OpenSSLStatusFileServer,
+    TLSServer,
+    closed_port_url,
+)
 
 MATRIX_FILE = (
     Path(__file__).resolve().parent / "vectors" / "mongodb-specs" / "ocsp-test-matrix.derived.json"
@@ -114,10 +123,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_World]:
     built.close()
 
 
+def _needs_openssl_binary() -> None:
+    if shutil.which("openssl") is None:  # a capability of the host, not of the backend
+        pytest.skip("needs the openssl command line tool (s_server -status_file staples)")
+
+
+def _stapling_server(leaf: Any, staple: bytes) -> OpenSSLStatusFileServer:
+    """A server that staples ``staple`` as it is and echoes each line reversed (``-rev``)."""
+    _needs_openssl_binary()
+    return OpenSSLStatusFileServer(cert=leaf, staple=staple, mode="rev")
+
+
 def _server(column: str, key: str, signer: str, world: _World) -> Any:
     """The (unstarted) server of one column, with a fresh leaf and its responder status."""
-    from tlsplug.testing import StaplingServer
-
     info = COLUMNS[column]
     root = world.roots[key]
     responder = world.responders[key, signer]
@@ -128,25 +146,41 @@ def _server(column: str, key: str, signer: str, world: _World) -> Any:
         responder.set_status(leaf, status)
     if info["server_staples"]:
         staple = root.ocsp_response(leaf, status, signer=signer)
-        return StaplingServer(cert=leaf, staple=staple, timeout=TIMEOUT)
+        return _stapling_server(leaf, staple)
     return TLSServer(cert=leaf, timeout=TIMEOUT)
 
 
-def _outcome(options: TLSOptions, address: Tuple[str, int]) -> str:
-    """Handshake and one echo round trip: ``ok`` or the error code."""
+def _round_trip(tls: Any, server: Any) -> None:
+    """One message there and back: echoed by a TLSServer, reversed by ``s_server -rev``."""
+    if isinstance(server, OpenSSLStatusFileServer):
+        tls.sendall(b"ping\n")
+        expected = b"gnip\n"
+    else:
+        tls.sendall(b"ping")
+        expected = b"ping"
+    got = b""
+    while len(got) < len(expected):
+        chunk = tls.recv(16)
+        if not chunk:
+            break
+        got += chunk
+    assert got == expected
+
+
+def _outcome(options: TLSOptions, server: Any) -> str:
+    """Handshake and one round trip with the started ``server``: ``ok`` or the error code."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tlsplug.SecurityWarning)  # tlsInsecure & co. warn
         context = tlsplug.create_context(options)
     try:
-        sock = socket.create_connection(address, timeout=TIMEOUT)
+        sock = socket.create_connection(server.address, timeout=TIMEOUT)
         try:
             tls = context.wrap_socket(sock, server_hostname=HOST)
         except BaseException:
             sock.close()
             raise
         with tls:
-            tls.sendall(b"ping")
-            assert tls.recv(16) == b"ping"
+            _round_trip(tls, server)
     except TLSError as exc:
         return exc.code if exc.backend == options.backend else f"{exc.code} from {exc.backend}"
     return "ok"
@@ -166,7 +200,6 @@ def test_spec_matrix(
     backend_name: str, world: _World, column: str, uri: str, spec: str, key: str, signer: str
 ) -> None:
     """One cell of the MongoDB OCSP test plan reaches its expected outcome and error code."""
-    pytest.importorskip("OpenSSL")  # the stapling server is a pyOpenSSL server
     expected = expected_outcome(column, uri, spec, _features(backend_name))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tlsplug.SecurityWarning)  # tlsInsecure & co. warn
@@ -175,7 +208,7 @@ def test_spec_matrix(
             ocsp_timeout=OCSP_TIMEOUT,
         )
     with _server(column, key, signer, world) as server:
-        assert _outcome(options, server.address) == expected
+        assert _outcome(options, server) == expected
 
 
 def test_matrix_covers_the_file() -> None:
@@ -237,8 +270,11 @@ def test_soft_fail_is_observable(
     assert "connecting anyway" in records[-1].getMessage()
 
 
-def test_two_slow_responders_cost_one_timeout(backend_name: str, root: Tuple[CA, str]) -> None:
-    """Two responders that never answer in time cost one ocsp_timeout, not one per URL."""
+def test_slow_responders_soft_fail_on_connect(backend_name: str, root: Tuple[CA, str]) -> None:
+    """Through a real connection, two responders too slow for ocsp_timeout soft-fail in time.
+
+    (tests/test_ocsp_responders.py checks the one-deadline rule itself, below the backend.)
+    """
     _needs(backend_name, Feature.OCSP_ENDPOINT)
     ca, ca_file = root
     slow = [OCSPResponder(ca, delay=30.0).start() for _ in range(2)]
@@ -246,17 +282,19 @@ def test_two_slow_responders_cost_one_timeout(backend_name: str, root: Tuple[CA,
         leaf = ca.issue_cert(HOST, ocsp_url=[r.url for r in slow])
         for responder in slow:
             responder.set_status(leaf, "revoked")  # never seen: the answer comes too late
-        budget = 1.0
+        # Seconds, so a saturated machine still runs both workers before the deadline.
+        budget = 3.0
         with TLSServer(cert=leaf, timeout=TIMEOUT) as server:
             start = time.monotonic()
             with tlsplug.connect(
                 server.address, _options(backend_name, ca_file, ocsp_timeout=budget),
-                timeout=TIMEOUT, server_hostname=HOST,
+                timeout=TIMEOUT * 2, server_hostname=HOST,
             ) as tls:
                 elapsed = time.monotonic() - start
                 assert tls.ocsp_status == "soft-fail: responder timeout"
-        assert all(r.wait_requests(1, timeout=1.0) for r in slow), "both URLs were asked"
-        assert budget <= elapsed < 1.8 * budget, f"took {elapsed:.2f} s"
+        assert all(r.wait_requests(1, timeout=30.0) for r in slow), "both URLs were asked"
+        # One budget, not one per URL and not the responders' 30 s; generous for load.
+        assert budget <= elapsed < 2 * budget, f"took {elapsed:.2f} s"
     finally:
         for responder in slow:
             responder.stop()
@@ -285,9 +323,7 @@ def test_warm_cache_sends_no_request(backend_name: str, root: Tuple[CA, str]) ->
 
 def test_staple_for_another_certificate(backend_name: str, root: Tuple[CA, str]) -> None:
     """A staple about another certificate (s_server -status_file) is ocsp-invalid-response."""
-    pytest.importorskip("OpenSSL")
-    from tlsplug.testing import OpenSSLStatusFileServer
-
+    _needs_openssl_binary()
     ca, ca_file = root
     leaf, other = ca.issue_cert(HOST), ca.issue_cert(HOST)
     staple = ca.ocsp_response(other, "good")
@@ -311,21 +347,17 @@ def test_staple_for_another_certificate(backend_name: str, root: Tuple[CA, str])
 )
 def test_bad_staple(backend_name: str, root: Tuple[CA, str], defect: str, needle: str) -> None:
     """An expired or badly-signed staple fails with ocsp-invalid-response where staples are read."""
-    pytest.importorskip("OpenSSL")
-    from tlsplug.testing import StaplingServer
-
     ca, ca_file = root
     leaf = ca.issue_cert(HOST)
     staple = ca.ocsp_response(
         leaf, "good", expired=defect == "expired", corrupt_signature=defect == "corrupt_signature"
     )
     stapling = Feature.OCSP_STAPLING in _features(backend_name)
-    with StaplingServer(cert=leaf, staple=staple, timeout=TIMEOUT) as server:
-        outcome = _outcome(_options(backend_name, ca_file), server.address)
+    with _stapling_server(leaf, staple) as server:
+        outcome = _outcome(_options(backend_name, ca_file), server)
     assert outcome == ("ocsp-invalid-response" if stapling else "ok")
     if stapling:
-        with StaplingServer(cert=leaf, staple=staple, timeout=TIMEOUT) as server, \
-                pytest.raises(TLSError) as info:
+        with _stapling_server(leaf, staple) as server, pytest.raises(TLSError) as info:
             tlsplug.connect(server.address, _options(backend_name, ca_file),
                             timeout=TIMEOUT, server_hostname=HOST)
         assert needle.lower() in str(info.value).lower()

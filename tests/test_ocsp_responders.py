@@ -85,7 +85,7 @@ def test_revoked_answer_fails_and_stays_revoked(
 FAULTS: Dict[str, Tuple[Dict[str, Any], str, str]] = {
     # name: (responder behaviour, expected problem, text expected in the reason)
     # The worker's own socket timeout and the overall deadline race: either text is right.
-    "slow": ({"delay": 3.0}, ocsp.RESPONDER_TIMEOUT, "no answer within|timed out"),
+    "slow": ({"delay": 10.0}, ocsp.RESPONDER_TIMEOUT, "no answer within|timed out"),
     "http-500": ({"http_status": 500}, ocsp.RESPONDER_ERROR, "HTTP 500"),
     "garbage": ({"garbage": True}, ocsp.INVALID_RESPONSE, "not a DER OCSP response"),
     "redirect-loop": ({"redirect_loop": True}, ocsp.RESPONDER_ERROR, "infinite loop"),
@@ -110,11 +110,15 @@ def test_faults_soft_fail_with_warning(
     behaviour, problem, text = FAULTS[fault]
     leaf = leaf_for(ca, responder)
     responder.configure(**behaviour)
-    timeout = TIMEOUT if fault == "slow" else 5.0
+    # Seconds for "slow": a saturated machine may not run the worker within TIMEOUT, and
+    # then the responder is never asked (see test_two_slow_responders_cost_one_timeout).
+    timeout = 3.0 if fault == "slow" else 5.0
     start = time.monotonic()
     with caplog.at_level("WARNING", logger="tlsplug.ocsp"):
         verdict = ocsp.check_responders(leaf.cert_der, ca.cert_der, timeout=timeout, cache=cache)
-    assert time.monotonic() - start < timeout + 1.0
+    # Generous (a loaded 2-core CI machine wakes threads late), yet below the slow delay:
+    # the check never waits for the answer.
+    assert time.monotonic() - start < timeout + 4.0
     assert verdict.summary == f"soft-fail: {problem}"
     assert any(t in verdict.reason for t in text.split("|"))
     assert responder.requests >= 1
@@ -173,31 +177,44 @@ def test_no_responder_url_soft_fails_without_requests(
 
 def test_two_slow_responders_cost_one_timeout(ca: CA, cache: ocsp.OCSPCache) -> None:
     """Two responders slower than the timeout are asked in parallel: about one timeout in all."""
-    with OCSPResponder(ca, delay=3.0) as slow1, OCSPResponder(ca, delay=3.0) as slow2:
+    # A deadline of seconds, not TIMEOUT: on a saturated 2-core machine a niced test process
+    # may not run its worker threads at all within half a second, and then a URL is never
+    # asked. The responders' delay ends early when they stop, so it costs nothing.
+    timeout, delay = 3.0, 30.0
+    with OCSPResponder(ca, delay=delay) as slow1, OCSPResponder(ca, delay=delay) as slow2:
         leaf = leaf_for(ca, slow1, slow2)
         start = time.monotonic()
-        verdict = ocsp.check_responders(leaf.cert_der, ca.cert_der, timeout=TIMEOUT, cache=cache)
+        verdict = ocsp.check_responders(leaf.cert_der, ca.cert_der, timeout=timeout, cache=cache)
         elapsed = time.monotonic() - start
         assert verdict.problem == ocsp.RESPONDER_TIMEOUT
-        assert TIMEOUT * 0.9 <= elapsed < 2 * TIMEOUT
-        assert verdict.reason.count("no answer within") == 2
-        assert slow1.wait_requests(1)
-        assert slow2.wait_requests(1)
+        # Both URLs were asked although there is one deadline: in parallel (asked one by
+        # one, the second would find no time left and never be asked).
+        assert slow1.wait_requests(1, timeout=30.0)
+        assert slow2.wait_requests(1, timeout=30.0)
+        # One deadline in all: asked one by one, each would cost a whole timeout.
+        assert timeout * 0.9 <= elapsed < 2 * timeout, f"took {elapsed:.2f} s"
+        # One timeout reason per URL: the overall deadline ("no answer within") or the
+        # worker's own socket timeout ("timed out") - whichever fires first under load.
+        reasons = dict(part.split(": ", 1) for part in verdict.reason.split("; "))
+        assert set(reasons) == {slow1.url, slow2.url}, verdict.reason
+        for reason in reasons.values():
+            assert reason in (f"no answer within {timeout:g} s", "timed out"), verdict.reason
 
 
 def test_first_conclusive_answer_wins(ca: CA, cache: ocsp.OCSPCache) -> None:
     """With one slow, one broken and one good responder the good answer comes without waiting."""
     with (
-        OCSPResponder(ca, delay=3.0) as slow,
+        OCSPResponder(ca, delay=10.0) as slow,
         OCSPResponder(ca, http_status=500) as broken,
         OCSPResponder(ca) as good,
     ):
         down = OCSPResponder(ca, down=True)
         leaf = leaf_for(ca, slow, down, broken, good)
         start = time.monotonic()
-        verdict = ocsp.check_responders(leaf.cert_der, ca.cert_der, timeout=2.5, cache=cache)
+        verdict = ocsp.check_responders(leaf.cert_der, ca.cert_der, timeout=8.0, cache=cache)
         assert verdict.summary == "good (responder)"
-        assert time.monotonic() - start < 2.0
+        # Without waiting for the deadline (8 s) or the slow answer (10 s); generous for load.
+        assert time.monotonic() - start < 4.0
 
 
 def test_async_check_does_not_block_the_loop(ca: CA, cache: ocsp.OCSPCache) -> None:
@@ -224,7 +241,8 @@ def test_async_check_does_not_block_the_loop(ca: CA, cache: ocsp.OCSPCache) -> N
     with OCSPResponder(ca, delay=3.0) as slow:
         verdict, ticks = asyncio.run(main(leaf_for(ca, slow)))
     assert verdict.problem == ocsp.RESPONDER_TIMEOUT
-    assert ticks >= 10  # ~50 expected in 0.5 s; a blocked loop would give 1
+    # ~50 expected in 0.5 s; a blocked loop gives at most 1 (the ticker runs after the check).
+    assert ticks >= 3
 
 
 def test_post_handshake_asks_responders_after_unknown_staple(
@@ -297,8 +315,6 @@ def _matrix() -> Dict[str, Any]:
 
 
 def _cases() -> List[Tuple[str, str, str]]:
-    if not MATRIX.exists():  # pragma: no cover - the reference data lives beside the repo
-        return []
     data = _matrix()
     return [
         (row["uri"], column, row["expect"][column])
@@ -308,6 +324,19 @@ def _cases() -> List[Tuple[str, str, str]]:
 
 
 EXPECTED_CODE = {"test2": "ocsp-revoked", "test4": "ocsp-revoked"}
+
+
+def _ok_status(options: TLSOptions, spec: Dict[str, Any]) -> str:
+    """The exact status text of an OK cell: a soft-fail is never mistaken for a good answer."""
+    if not options.check_ocsp_stapling:  # tlsInsecure / tlsAllowInvalidCertificates
+        return "off"
+    if spec["server_staples"]:
+        return "good (staple)"
+    if not options.check_ocsp_endpoint:
+        return "soft-fail: endpoint check disabled"
+    if spec["responder"] == "up":
+        return "good (responder)"
+    return "soft-fail: responder unreachable"
 
 
 @pytest.mark.parametrize("signer", ["issuer", "delegate"])
@@ -330,7 +359,7 @@ def test_spec_matrix_decisions(
     cache = ocsp.OCSPCache()
     if expect == "OK":
         verdict = ocsp.post_handshake_check(chain, staple, options, cache=cache)
-        assert not ocsp.status_text(verdict).startswith("revoked")
+        assert ocsp.status_text(verdict) == _ok_status(options, spec)
         return
     with pytest.raises(CertificateError) as info:
         ocsp.post_handshake_check(chain, staple, options, cache=cache)

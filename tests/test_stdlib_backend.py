@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import ssl
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -57,6 +59,7 @@ class Files:
         enc = client.write(directory, basename="client-enc", password=PASSWORD.encode())
         assert plain.combined_file is not None
         assert enc.combined_file is not None
+        self.client = client
         self.client_plain = str(plain.combined_file)
         self.client_encrypted = str(enc.combined_file)
 
@@ -111,9 +114,13 @@ def test_backend_identity() -> None:
 
 
 def test_check_accepts_every_option(files: Files) -> None:
-    """check() raises nothing, even for OCSP-related options it cannot carry out."""
-    backend.check(TLSOptions(enabled=True, ca_file=files.ca_file, crl_file=files.crl_pem))
-    backend.check(TLSOptions(enabled=True, disable_ocsp_endpoint_check=True))
+    """check() accepts OCSP-related options it cannot carry out, and contexts carry them."""
+    for options in (
+        TLSOptions(enabled=True, backend="stdlib", ca_file=files.ca_file, crl_file=files.crl_pem),
+        TLSOptions(enabled=True, backend="stdlib", disable_ocsp_endpoint_check=True),
+    ):
+        assert backend.check(options) is None
+        assert backend.create_context(options).options is options
 
 
 # -- the pinned policy -------------------------------------------------------------------
@@ -248,20 +255,66 @@ def test_wrong_password_at_openssl(files: Files) -> None:
 
 
 def test_encrypted_key_loads(files: Files) -> None:
-    """The encrypted client key loads with its password."""
-    make(certificate_key_file=files.client_encrypted, certificate_key_file_password=PASSWORD)
+    """The encrypted client key loads with its password and is presented to the server."""
+    ctx = make(ca_file=files.ca_file, certificate_key_file=files.client_encrypted,
+               certificate_key_file_password=PASSWORD)
+    with TLSServer(cert=files.leaf, require_client_cert=files.root, timeout=TIMEOUT) as srv:
+        with connect(ctx, srv) as tls:
+            tls.sendall(b"ping")
+            assert tls.recv(4) == b"ping"
+        assert srv.wait_handled(1, timeout=TIMEOUT)
+        assert srv.peer_certs == [files.client.certificate]
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file(files: Files, tmp_path: Path) -> None:
-    """A file without read permission is file-unreadable naming option and path."""
-    path = tmp_path / "ca.pem"
-    path.write_bytes(Path(files.ca_file).read_bytes())
-    path.chmod(0)
-    with pytest.raises(ConfigurationError) as info:
-        make(ca_file=str(path))
-    assert (info.value.code, info.value.option, info.value.path) == (
-        "file-unreadable", "tlsCAFile", str(path))
+def _outcome_as(uid: Optional[int], path: str) -> str:
+    """make(ca_file=path)'s outcome, as ``uid`` (a forked child that drops to it) or as we are."""
+    if uid is None:
+        try:
+            make(ca_file=path)
+        except ConfigurationError as exc:
+            return f"{exc.code}|{exc.option}|{exc.path}"
+        return "ok"
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that fork() with threads may deadlock the child; the child only
+        # runs already-imported code and exits.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        outcome = "child-crashed"
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            outcome = _outcome_as(None, path)
+        except BaseException as exc:
+            outcome = f"child-error {type(exc).__name__}: {exc}"
+        finally:
+            os.write(write_fd, outcome.encode("utf-8", "replace"))
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as reader:
+        got = reader.read().decode("utf-8")
+    os.waitpid(pid, 0)
+    return got
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX file permissions")
+def test_unreadable_file(files: Files) -> None:
+    """A file without read permission is file-unreadable naming option and path, even as root.
+
+    Root reads any file, so as root the check runs in a forked child that drops to the
+    unprivileged uid 65534 first (as tests/faults/test_faults_files.py does).
+    """
+    base = Path(tempfile.mkdtemp(prefix="tlsplug-stdlib-"))
+    try:
+        base.chmod(0o711)  # the unprivileged child must reach the file
+        path = base / "ca.pem"
+        path.write_bytes(Path(files.ca_file).read_bytes())
+        path.chmod(0)
+        outcome = _outcome_as(65534 if os.geteuid() == 0 else None, str(path))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert outcome == f"file-unreadable|tlsCAFile|{path}"
 
 
 # -- sockets -----------------------------------------------------------------------------

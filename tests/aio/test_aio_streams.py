@@ -125,10 +125,15 @@ class TestAioStreams(ConformanceHelpers):
                     await writer.drain()
 
             sender = asyncio.ensure_future(send())
-            await asyncio.sleep(0.3)  # let the reader fill up: the socket must be paused
             transport = writer.transport
             assert isinstance(transport, asyncio.Transport)
-            assert not transport.is_reading()
+            # Nobody reads: once the reader's buffer passes its limit the transport must pause.
+            # Polled with a generous bound, not a fixed sleep, so a loaded machine cannot
+            # turn slow progress into a failure.
+            deadline = asyncio.get_running_loop().time() + 20.0
+            while transport.is_reading():
+                assert asyncio.get_running_loop().time() < deadline, "reading never paused"
+                await asyncio.sleep(0.01)
             got, received = 0, hashlib.sha256()
             while got < total:
                 data = await reader.read(1 << 20)

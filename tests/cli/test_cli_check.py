@@ -9,7 +9,15 @@ import pytest
 
 from tlsplug import SecurityWarning, available_backends
 from tlsplug._cli._check import DEFAULT_PORT, host_from_uri, parse_target
-from tlsplug.testing import PKI, PKIFiles, RawServer, TLSServer, respond_with
+from tlsplug.testing import (
+    NO_IPV6,
+    PKI,
+    PKIFiles,
+    RawServer,
+    TLSServer,
+    ipv6_available,
+    respond_with,
+)
 
 CliJson = Callable[..., Tuple[int, Dict[str, Any]]]
 TIMEOUT = "5"
@@ -60,10 +68,9 @@ def test_ok_json(cli_json: CliJson, assert_valid_check_json: Any, backend_name: 
 def test_ipv6_target(cli_json: CliJson, assert_valid_check_json: Any, backend_name: str,
                      pki_files: PKIFiles, tls_server: Callable[..., TLSServer]) -> None:
     """``[::1]:port`` dials IPv6 and verifies the IP SAN ::1."""
-    try:
-        server = tls_server(host="::1")
-    except OSError:
-        pytest.skip("no IPv6 loopback here")
+    if not ipv6_available():
+        pytest.skip(NO_IPV6)
+    server = tls_server(host="::1")
     status, doc = cli_json("check", f"[::1]:{server.port}", "--tlsCAFile",
                            str(pki_files.ca_file), "--backend", backend_name, "--json",
                            "--timeout", TIMEOUT)

@@ -4,10 +4,13 @@ For each ``validation_kind: SERVER`` case with the peer's key, a Python ``ssl`` 
 same process presents ``peer_certificate`` and ``untrusted_intermediates``; the client trusts
 ``trusted_certs`` (``tlsCAFile``), loads ``crls`` (``tlsCRLFile``) and dials
 ``expected_peer_name``. A completed handshake is SUCCESS, a ``CertificateError`` FAILURE.
-Every verdict is compared with ``expected_result`` (mismatches are allowed but explained in
-``tests/limbo_report.md``) and with every other backend's: on cases both run, the backends
-must agree. Skips are counted by reason; a backend skips a case only when the case needs a
-fixed validation time it cannot set, or a feature we declare unsupported.
+Every verdict of the backend under test must equal ``expected_result`` or the explained
+verdict listed in ``limbo_mismatches.json`` (a new mismatch fails, and so does a listed one
+that stopped happening); where two backends are installed they must also agree. Cases out of
+scope for a TLS client (client validation, no key to serve, ...) are counted, not run; a
+backend skips a case only for a capability it lacks (setting the validation time). The
+report ``tests/limbo_report.md`` is written on request only: ``python
+tests/differential/test_limbo.py``.
 """
 
 from __future__ import annotations
@@ -38,17 +41,17 @@ from tlsplug.testing.differential import handshake_in_memory
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"  # vendored: tests/vectors/README.md
 LIMBO = VECTORS / "x509-limbo" / "limbo.json"
 REPORT = Path(__file__).resolve().parents[1] / "limbo_report.md"
+MISMATCHES_FILE = Path(__file__).resolve().parent / "limbo_mismatches.json"
 
 Case = Dict[str, Any]
 
 
 def _cases() -> List[Case]:
-    if not LIMBO.exists():
-        return []
     return list(json.loads(LIMBO.read_text())["testcases"])
 
 
 CASES = _cases()
+BACKENDS = tlsplug.available_backends()
 
 
 # -- capability: a fixed validation time (test-only hook) ------------------------------------
@@ -188,27 +191,31 @@ def _client(case: Case, backend: str, directory: Path, verify: bool) -> tlsplug.
     return ctx
 
 
-Verdict = Tuple[str, str]  # ("SUCCESS" | "FAILURE" | "SKIP", detail)
+Verdict = Tuple[str, str]  # ("SUCCESS" | "FAILURE" | "UNSERVABLE" | "NO-HANDSHAKE", detail)
 
 
 def run_case(case: Case, backend: str) -> Verdict:
-    """The backend's verdict on ``case``: SUCCESS, FAILURE (with the code) or SKIP (reason)."""
-    reason = case_skip(case) or backend_skip(case, backend)
-    if reason:
-        return "SKIP", reason
+    """The backend's verdict on an in-scope ``case`` the backend can run.
+
+    SUCCESS or FAILURE (with the code) judge the path; UNSERVABLE (Python's ssl cannot load
+    the certificate/key) and NO-HANDSHAKE (not even an unverified handshake completes) say
+    the case cannot judge path validation over TLS at all - both are listed, explained, in
+    ``limbo_mismatches.json`` like any verdict that differs from ``expected_result``.
+    """
     host = case["expected_peer_name"]["value"]
     with tempfile.TemporaryDirectory(prefix="tlsplug-limbo-") as tmp:
         directory = Path(tmp)
         try:
             server = _server_context(case, directory)
         except (ssl.SSLError, OSError, ValueError) as exc:
-            return "SKIP", f"Python's ssl cannot serve the certificate/key ({type(exc).__name__})"
+            why = f"Python's ssl cannot serve the certificate/key ({type(exc).__name__})"
+            return "UNSERVABLE", why
         try:
             # Without verification first: a case that cannot complete a handshake at all (a
             # key no TLS 1.2+ suite can use) says nothing about path validation.
             handshake_in_memory(_client(case, backend, directory, False), server, host)
         except TLSError as exc:
-            return "SKIP", f"no handshake possible even unverified ({exc.code})"
+            return "NO-HANDSHAKE", f"no handshake possible even unverified ({exc.code})"
         try:
             handshake_in_memory(_client(case, backend, directory, True), server, host)
         except CertificateError as exc:
@@ -223,82 +230,101 @@ _RESULTS: Dict[Tuple[str, str], Verdict] = {}
 
 
 def verdict(case: Case, backend: str) -> Verdict:
-    """``run_case`` memoized for the session (the report reuses the per-case results)."""
+    """``run_case`` memoized for the session (the agreement test reuses the results)."""
     key = (case["id"], backend)
     if key not in _RESULTS:
         _RESULTS[key] = run_case(case, backend)
     return _RESULTS[key]
 
 
-BACKENDS = tlsplug.available_backends()
-IDS = [c["id"] for c in CASES]
+def _load_mismatches() -> Dict[str, Dict[str, str]]:
+    data: Dict[str, Dict[str, str]] = json.loads(MISMATCHES_FILE.read_text(encoding="utf-8"))
+    return data
 
 
-@pytest.mark.skipif(not CASES, reason=f"vendored vectors missing: {LIMBO}")
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_backends_agree_on_limbo_case(case: Case) -> None:
-    """Every backend that runs the case reaches the same SUCCESS/FAILURE verdict."""
-    reason = case_skip(case)
+#: Every case whose verdict differs from ``expected_result``, on every backend that runs it:
+#: {case id: {"got": verdict, "why": explanation}}. A new mismatch fails, and so does a
+#: listed one that no longer happens (the list stays honest). Regenerate the report with
+#: ``python tests/differential/test_limbo.py`` (CONTRIBUTING.md).
+MISMATCHES = _load_mismatches()
+IN_SCOPE = [c for c in CASES if case_skip(c) is None]
+OUT_OF_SCOPE = Counter(r for r in (case_skip(c) for c in CASES) if r)
+
+
+def _check(case: Case, got: Verdict) -> Optional[str]:
+    """None when ``got`` is what the committed expectations say, else the complaint."""
+    listed = MISMATCHES.get(case["id"])
+    expected = case["expected_result"]
+    if listed is None:
+        if got[0] != expected:
+            return f"new mismatch: expected {expected}, got {got[0]} ({got[1]})"
+        return None
+    if got[0] == expected:
+        return f"listed mismatch no longer happens (got {expected}): remove it from the list"
+    if got[0] != listed["got"]:
+        return f"listed as {listed['got']}, got {got[0]} ({got[1]})"
+    return None
+
+
+def test_out_of_scope_cases() -> None:
+    """Exactly these cases are outside what a TLS client verifying a server can run."""
+    assert len(CASES) == 208
+    assert dict(OUT_OF_SCOPE) == {
+        "no peer private key: the certificate cannot be served": 19,
+        "CLIENT validation: tlsplug verifies servers only": 10,
+        "max_chain_depth: not an option of tlsplug": 6,
+        "no expected_peer_name: nothing to dial": 1,
+    }
+
+
+def test_mismatch_list_is_explained() -> None:
+    """Every listed mismatch names an in-scope case, a possible verdict and a reason."""
+    in_scope = {c["id"]: c for c in IN_SCOPE}
+    for case_id, entry in MISMATCHES.items():
+        assert case_id in in_scope, case_id
+        assert set(entry) == {"got", "why"}, case_id
+        assert entry["got"] in ("SUCCESS", "FAILURE", "UNSERVABLE", "NO-HANDSHAKE"), case_id
+        assert entry["got"] != in_scope[case_id]["expected_result"], case_id
+        assert len(entry["why"]) > 20, case_id
+
+
+TIMED = [c for c in IN_SCOPE if _time_matters(c)]
+UNTIMED = [c for c in IN_SCOPE if not _time_matters(c)]
+
+
+@pytest.mark.parametrize("case", UNTIMED, ids=[c["id"] for c in UNTIMED])
+def test_limbo_case(backend_name: str, case: Case) -> None:
+    """The backend under test reaches expected_result, or the listed, explained verdict."""
+    reason = backend_skip(case, backend_name)
     if reason:
-        pytest.skip(reason)
-    results = {b: verdict(case, b) for b in BACKENDS}
-    ran = {b: v for b, v in results.items() if v[0] != "SKIP"}
-    if not ran:
-        pytest.skip("; ".join(f"{b}: {v[1]}" for b, v in results.items()))
-    assert len({v[0] for v in ran.values()}) == 1, f"backends disagree: {ran}"
+        pytest.skip(f"{backend_name}: {reason}")
+    problem = _check(case, verdict(case, backend_name))
+    assert problem is None, f"{case['id']} on {backend_name}: {problem}"
 
 
-@pytest.mark.skipif(not CASES, reason=f"vendored vectors missing: {LIMBO}")
-def test_limbo_report() -> None:
-    """Write tests/limbo_report.md; zero disagreements between backends on shared cases."""
-    lines = _report()
-    REPORT.write_text("\n".join(lines) + "\n")
-    assert not [line for line in lines if line.startswith("- DISAGREE")], "\n".join(lines)
+def test_limbo_cases_at_their_validation_time(backend_name: str) -> None:
+    """Cases whose verdict depends on the instant are judged at their validation_time."""
+    if backend_name not in VALIDATION_TIME_HOOKS:
+        pytest.skip(f"{backend_name} cannot set the verification time (no "
+                    "X509_VERIFY_PARAM_set_time in Python's ssl)")
+    problems = [
+        f"{c['id']}: {problem}"
+        for c in TIMED
+        if (problem := _check(c, verdict(c, backend_name))) is not None
+    ]
+    assert not problems, problems
 
 
-_NOT_CHECKED = "both OpenSSL builds (3.0, 4.0) accept it: a check OpenSSL does not make"
-#: Why a verdict differs from ``expected_result``: case id, or id prefix ending in "::".
-#: Both backends give the same verdict on every one of these (see "Disagreements").
-EXPLANATIONS: Dict[str, str] = {
-    "webpki::cn::": "CA/B Forum rule on the subject commonName (it must repeat a SAN "
-    "byte for byte); tlsplug matches subjectAltName only and never reads the CN (docs/design.md), "
-    "and " + _NOT_CHECKED,
-    "webpki::aki::": "CA/B Forum profile of a root's authorityKeyIdentifier; " + _NOT_CHECKED
-    + " (the issuer/serial pairing OpenSSL 4.0 checks is added for 3.0 by tlsplug)",
-    "webpki::forbidden-": "CA/B Forum algorithm policy for roots; " + _NOT_CHECKED,
-    "webpki::ee-basicconstraints-ca": "CA/B Forum profile of subscriber certificates; "
-    + _NOT_CHECKED,
-    "webpki::san::san-critical-with-nonempty-subject": "CA/B Forum profile (SAN must not be "
-    "critical when the subject is not empty); " + _NOT_CHECKED,
-    "rfc5280::nc::nc-forbids-same-chain-ica": "OpenSSL builds one path and does not backtrack "
-    "to the alternative path that satisfies the name constraints",
-    "rfc5280::nc::nc-forbids-alternate-chain-ica": "OpenSSL builds one path and does not "
-    "backtrack to the alternative path that satisfies the name constraints",
-    "rfc5280::nc::": "name-constraints corner case (malformed or wildcard dNSName, constraint "
-    "in an end-entity certificate); " + _NOT_CHECKED,
-    "cve::cve-2025-61727": "name-constraints case of a Go crypto/x509 CVE; " + _NOT_CHECKED,
-    "crl::crlnumber-missing": "RFC 5280 §5.2.3 requires a CRL number; " + _NOT_CHECKED,
-    "crl::issuer-no-keyusage-extension": "OpenSSL refuses a CRL whose issuer has no keyUsage "
-    "(it wants cRLSign); RFC 5280 allows the extension to be absent",
-    "pathlen::validation-ignores-pathlen-in-leaf": "X509_STRICT (pinned by the modern "
-    "profile, docs/design.md) refuses a leaf carrying CA basicConstraints fields; plain RFC 5280 "
-    "validation ignores them",
-    "rfc5280::ca-as-leaf": "X509_STRICT (pinned by the modern profile, docs/design.md) refuses a "
-    "CA certificate as the server's leaf",
-    "rfc5280::pc::ica-noncritical-pc": "RFC 5280 wants policyConstraints critical; "
-    + _NOT_CHECKED,
-    "rfc5280::san::underscore-dns": "'_' in a dNSName SAN; " + _NOT_CHECKED,
-}
-
-
-def _explain(case: Case, got: Verdict) -> str:
-    for key, why in EXPLANATIONS.items():
-        if case["id"] == key or (key.endswith(("::", "-")) and case["id"].startswith(key)):
-            return why
-    pedantic = [f for f in case.get("features") or [] if "pedantic" in f or "webpki" in f]
-    if pedantic:
-        return f"optional check ({', '.join(pedantic)}) that OpenSSL does not make"
-    return "UNEXPLAINED"
+def test_backends_agree_on_limbo() -> None:
+    """Every installed backend reaches the same verdict on every case both can run."""
+    if len(BACKENDS) < 2:
+        pytest.skip("needs two installed backends to compare (only stdlib is installed)")
+    disagreements = []
+    for case in IN_SCOPE:
+        ran = {b: verdict(case, b) for b in BACKENDS if backend_skip(case, b) is None}
+        if len({v[0] for v in ran.values()}) > 1:
+            disagreements.append(f"{case['id']}: {ran}")
+    assert not disagreements, disagreements
 
 
 def _report() -> List[str]:
@@ -306,7 +332,8 @@ def _report() -> List[str]:
     lines = [
         "# x509-limbo through tlsplug's backends",
         "",
-        "Generated by `tests/differential/test_limbo.py` (do not edit by hand). Each case is a",
+        "Generated by `python tests/differential/test_limbo.py` (do not edit by hand; no test",
+        "run writes it). Each case is a",
         "real TLS handshake in memory: an `ssl` server presents the peer certificate and the",
         "untrusted intermediates, the client trusts `trusted_certs`, loads `crls` as",
         "`tlsCRLFile` and dials `expected_peer_name`, with the modern profile.",
@@ -318,39 +345,37 @@ def _report() -> List[str]:
     common = Counter(r for r in (case_skip(c) for c in CASES) if r)
     lines += ["", f"## Cases: {total}; skipped for every backend: {sum(common.values())}", ""]
     lines += [f"- {n} x {reason}" for reason, n in common.most_common()]
+    by_id = {c["id"]: c for c in CASES}
     for b in BACKENDS:
-        results = {c["id"]: verdict(c, b) for c in CASES if not case_skip(c)}
-        ran = {k: v for k, v in results.items() if v[0] != "SKIP"}
-        by_id = {c["id"]: c for c in CASES}
+        skips = Counter(r for r in (backend_skip(c, b) for c in IN_SCOPE) if r)
+        ran = {c["id"]: verdict(c, b) for c in IN_SCOPE if backend_skip(c, b) is None}
         matches = [k for k, v in ran.items() if v[0] == by_id[k]["expected_result"]]
         mismatches = [k for k in ran if k not in matches]
-        skips = Counter(v[1] for v in results.values() if v[0] == "SKIP")
         lines += [
             "",
             f"## Backend `{b}`",
             "",
             f"- ran: {len(ran)}; match `expected_result`: {len(matches)}; "
-            f"mismatch: {len(mismatches)}; skipped: {sum(skips.values())}",
+            f"mismatch: {len(mismatches)}; not run (a capability the backend lacks): "
+            f"{sum(skips.values())}",
             "",
-            "Skips by reason:",
+            "Not run, by reason:",
             "",
         ]
         lines += [f"- {n} x {reason}" for reason, n in skips.most_common()] or ["- none"]
-        lines += ["", "Mismatches (expected -> got: why):", ""]
+        lines += ["", "Mismatches (expected -> got: why, from limbo_mismatches.json):", ""]
         for k in sorted(mismatches):
             got = ran[k]
+            why = MISMATCHES.get(k, {}).get("why", "NOT LISTED: the test fails")
             lines.append(
-                f"- `{k}`: {by_id[k]['expected_result']} -> {got[0]} ({got[1]}): "
-                f"{_explain(by_id[k], got)}"
+                f"- `{k}`: {by_id[k]['expected_result']} -> {got[0]} ({got[1]}): {why}"
             )
         if not mismatches:
             lines.append("- none")
     lines += ["", "## Disagreements between backends (cases both ran)", ""]
     disagreements = []
-    for c in CASES:
-        if case_skip(c):
-            continue
-        ran = {b: verdict(c, b) for b in BACKENDS if verdict(c, b)[0] != "SKIP"}
+    for c in IN_SCOPE:
+        ran = {b: verdict(c, b) for b in BACKENDS if backend_skip(c, b) is None}
         if len(ran) > 1 and len({v[0] for v in ran.values()}) > 1:
             disagreements.append(f"- DISAGREE `{c['id']}`: {ran}")
     lines += disagreements or ["- none"]
@@ -377,3 +402,13 @@ def _report() -> List[str]:
         "`webpki::malformed-aia`)",
     ]
     return lines
+
+
+def write_report() -> Path:
+    """Run every case on every installed backend and write tests/limbo_report.md."""
+    REPORT.write_text("\n".join(_report()) + "\n", encoding="utf-8")
+    return REPORT
+
+
+if __name__ == "__main__":  # python tests/differential/test_limbo.py (CONTRIBUTING.md)
+    print(f"wrote {write_report()}")

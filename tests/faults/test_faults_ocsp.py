@@ -18,7 +18,7 @@ from tlsplug.testing.pki import CA, LeafCert
 from tlsplug.testing.servers import TLSServer
 
 OCSP_TIMEOUT = 0.75  # the whole-check deadline of the slow case
-SLACK = 1.5
+SLACK = 3.0  # a loaded 2-core machine; still below the slow responders' 5 s delay
 LIMIT = 30.0
 
 OCSP_BACKENDS = [

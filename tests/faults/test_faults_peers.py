@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shutil
 import socket
 import ssl
 import struct
+import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -38,8 +41,8 @@ from tlsplug.testing.servers import (
     stall,
 )
 
-LIMIT = 30.0  # watchdog for one whole case, all backends together
-SLACK = 1.5  # seconds a timeout may overshoot on a loaded 2-core machine
+LIMIT = 60.0  # watchdog for one whole case, all backends together (a hang, not a timing)
+SLACK = 4.0  # seconds a timeout may overshoot on a loaded 2-core machine (LIMIT catches hangs)
 
 
 class World:
@@ -176,9 +179,8 @@ def test_fifty_intermediates(world: World, tmp_path: Path) -> None:
     ca_file = str(root.write_cert(tmp_path / "deep-ca.pem"))
     with TLSServer(cert=leaf, timeout=TIMEOUT) as server:
         got = outcomes(world, server.address, ca_file=ca_file)
-    assert len(set(got.values())) == 1, got
-    assert next(iter(got.values())) in ("ok", "cert-untrusted", "cert-invalid",
-                                        "handshake-failure"), got
+    # OpenSSL's default verify depth (100) allows 50 intermediates; tlsplug sets no limit.
+    assert got == dict.fromkeys(backend_names(), "ok"), got
 
 
 def test_huge_san_list(world: World, tmp_path: Path) -> None:
@@ -188,8 +190,9 @@ def test_huge_san_list(world: World, tmp_path: Path) -> None:
     assert len(leaf.cert_der) > 100 * 1024
     with TLSServer(cert=leaf, timeout=TIMEOUT) as server:
         got = outcomes(world, server.address)
-    assert len(set(got.values())) == 1, got
-    assert next(iter(got.values())) in ("ok", "handshake-failure"), got
+    # The Certificate message passes the client's 100 KiB limit (OpenSSL's max_cert_list):
+    # "excessive message size", a handshake-failure on every backend.
+    assert got == dict.fromkeys(backend_names(), "handshake-failure"), got
 
 
 def _leaf_with_raw_dns_names(issuer: CA, names: List[str]) -> LeafCert:
@@ -339,74 +342,97 @@ def test_end_of_stream_during_recv(world: World, how: str, end: str,
     assert got == {name: (GREETING, end) for name in backend_names()}
 
 
-def _renegotiating_handler(leaf: LeafCert, events: List[str]) -> Callable[[socket.socket], None]:
-    """A pyOpenSSL TLS 1.2 server that asks for renegotiation after the first message."""
-    from OpenSSL import SSL
+class _RenegotiatingServer:
+    """``openssl s_server`` (TLS 1.2 only) asking to renegotiate after each client line.
 
-    sctx = SSL.Context(SSL.TLS_SERVER_METHOD)
-    sctx.set_max_proto_version(SSL.TLS1_2_VERSION)
-    sctx.use_certificate(leaf.certificate)
-    sctx.use_privatekey(leaf.private_key)
-    for ca in leaf.chain:
-        sctx.add_extra_chain_cert(ca.certificate)
+    The command line tool needs no Python TLS package, so every env tests its own backend.
+    Its interactive command ``r`` sends a HelloRequest; :attr:`refusals` counts the
+    connections whose client answered with a refusal (s_server logs "no renegotiation").
+    """
 
-    def handler(conn: socket.socket) -> None:
-        conn.settimeout(None)
-        tls = SSL.Connection(sctx, conn)
-        tls.set_accept_state()
-        tls.do_handshake()
-        tls.recv(1024)
-        tls.renegotiate()
-        tls.do_handshake()  # sends HelloRequest; the client must answer no_renegotiation
-        try:
-            data = tls.recv(1024)
-            events.append(f"renegotiated, then read {data!r}")
-        except SSL.Error as exc:
-            events.append(f"refused {exc}")
-        conn.close()
+    def __init__(self, leaf: LeafCert) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="tlsplug-reneg-")
+        directory = Path(self._dir.name)
+        files = leaf.write(directory, combined=False, basename="server")
+        cert = directory / "leaf.pem"
+        cert.write_bytes(leaf.cert_pem)
+        chain = directory / "chain.pem"
+        chain.write_bytes(b"".join(ca.cert_pem for ca in leaf.chain))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.address = ("127.0.0.1", int(probe.getsockname()[1]))
+        self.lines: List[str] = []
+        self._ready = threading.Event()
+        self._proc = subprocess.Popen(
+            ["openssl", "s_server", "-accept", f"127.0.0.1:{self.address[1]}",
+             "-cert", str(cert), "-cert_chain", str(chain), "-key", str(files.key_file),
+             "-tls1_2"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        self._reader = threading.Thread(target=self._read, name="s_server-output")
+        self._reader.start()
+        if not self._ready.wait(TIMEOUT * 2):
+            self.stop()
+            pytest.fail("openssl s_server did not start: " + " | ".join(self.lines[-5:]))
 
-    return handler
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        assert self._proc.stdin is not None
+        for raw in self._proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self.lines.append(line)
+            if line.startswith("ACCEPT"):
+                self._ready.set()
+            elif line == "ping":  # the client's first line: now ask to renegotiate
+                with contextlib.suppress(OSError):
+                    self._proc.stdin.write(b"r\n")
+                    self._proc.stdin.flush()
+
+    @property
+    def refusals(self) -> int:
+        """Connections whose client refused the renegotiation."""
+        return sum("no renegotiation" in line for line in self.lines)
+
+    def stop(self) -> None:
+        """Kill the process, wait for it and for the output reader; remove the files."""
+        self._proc.kill()
+        self._proc.wait(TIMEOUT)
+        self._reader.join(TIMEOUT)
+        for stream in (self._proc.stdin, self._proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._dir.cleanup()
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None,
+                    reason="needs the openssl command line tool (s_server renegotiates)")
 def test_server_renegotiation_is_refused(world: World) -> None:
-    """A server-initiated TLS 1.2 renegotiation is refused with a code or EOF, never a hang."""
-    pytest.importorskip("OpenSSL")
-    events: List[str] = []
+    """A server-initiated TLS 1.2 renegotiation is refused: handshake-failure naming it."""
 
-    def run() -> Dict[str, Tuple[bytes, str]]:
-        got: Dict[str, Tuple[bytes, str]] = {}
-        with RawServer(_renegotiating_handler(world.leaf, events), timeout=TIMEOUT) as server:
+    def run() -> Dict[str, Tuple[bytes, str, str]]:
+        got: Dict[str, Tuple[bytes, str, str]] = {}
+        server = _RenegotiatingServer(world.leaf)
+        try:
             for name in backend_names():
                 sock = socket.create_connection(server.address, timeout=3.0)
                 with world.context(name).wrap_socket(sock, server_hostname="localhost") as tls:
                     assert tls.version() == "TLSv1.2"
-                    tls.sendall(b"ping")
-                    got[name] = _read_to_end(tls)
-                    with contextlib.suppress(TLSError):
-                        tls.sendall(b"after")
-                assert server.wait_handled(len(got), timeout=5.0)
+                    tls.sendall(b"ping\n")
+                    try:
+                        data = tls.recv(4096)
+                        got[name] = (data, "data", "")
+                    except TLSError as exc:
+                        got[name] = (b"", exc.code, exc.message)
+        finally:
+            server.stop()
+        assert server.refusals == len(got), server.lines[-10:]
         return got
 
     got = bounded(run, LIMIT)
-    assert len(set(got.values())) == 1, got
-    data, end = next(iter(got.values()))
-    assert data == b"", got
-    assert end in ("eof", "handshake-failure", "connection-closed"), got
-    if end == "handshake-failure":
-        with pytest.raises(TLSError) as info:  # the message explains, naming renegotiation
-            bounded(lambda: _renegotiation_error(world), LIMIT)
-        assert "renegotiat" in info.value.message, info.value.message
-    assert len(events) == len(got), events
-    assert all(e.startswith("refused") for e in events), events
-
-
-def _renegotiation_error(world: World) -> None:
-    with RawServer(_renegotiating_handler(world.leaf, []), timeout=TIMEOUT) as server:
-        sock = socket.create_connection(server.address, timeout=3.0)
-        with world.context(backend_names()[0]).wrap_socket(sock, "localhost") as tls:
-            tls.sendall(b"ping")
-            while tls.recv(4096):
-                pass
+    for name, (data, end, message) in got.items():
+        assert (data, end) == (b"", "handshake-failure"), (name, got)
+        assert "renegotiat" in message, message
 
 
 def test_handshake_error_is_os_error(world: World) -> None:

@@ -14,17 +14,20 @@ import pytest
 
 from tlsplug.testing import (
     CA,
+    NO_IPV6,
     PKI,
     PKIFiles,
     RawServer,
     TLSServer,
     close_immediately,
+    ipv6_available,
     respond_with,
     serve,
     stall,
 )
 
 TLSFactory = Callable[..., TLSServer]
+IPV6 = pytest.param("::1", marks=pytest.mark.skipif(not ipv6_available(), reason=NO_IPV6))
 RawFactory = Callable[..., RawServer]
 
 
@@ -57,7 +60,7 @@ def echo(
 # -- modes, addresses and recorded details -------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+@pytest.mark.parametrize("host", ["127.0.0.1", IPV6])
 def test_echo_on_both_loopbacks(pki: PKI, tls_server: TLSFactory, host: str) -> None:
     """The echo server answers on IPv4 and IPv6 loopback and records SNI and version."""
     server = tls_server(host=host)

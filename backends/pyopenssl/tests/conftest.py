@@ -59,3 +59,8 @@ def cleanup() -> Iterator[Callable[[Any], Any]]:
         )
         if closer is not None:
             closer()
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_outlives_its_test(thread_leak_check: None) -> None:
+    """Every test: its threads end with it (tlsplug.testing.fixtures.thread_leak_check)."""

@@ -17,7 +17,12 @@ from tlsplug.testing import PKI, RawServer, TLSServer, stall
 from tlsplug_pyopenssl import backend
 from tlsplug_pyopenssl._context import PyOpenSSLContext
 
-SLACK = 0.75
+SLACK = 3.0
+"""Seconds a 1 s deadline may overshoot: a loaded 2-core CI machine wakes threads late. Still
+far below what the tests guard against (a clock restarted by every byte: 6 s and more)."""
+CPU_LIMIT = 0.3
+"""CPU seconds the *waiting thread* may use during a 1 s wait; a busy loop uses about all of
+it. thread_time() counts this thread only, so server threads and load cannot inflate it."""
 
 
 def _connect(ctx: Any, address: Any, timeout: float = 5.0, host: str = "localhost") -> Any:
@@ -41,14 +46,14 @@ def test_handshake_timeout_is_one_deadline(options: Any, cleanup: Any) -> None:
     srv = cleanup(RawServer(stall).start())
     ctx = backend.create_context(options())
     start = time.monotonic()
-    cpu = time.process_time()
+    cpu = time.thread_time()
     with pytest.raises(HandshakeError) as info:
         _connect(ctx, srv.address, timeout=1.0)
     elapsed = time.monotonic() - start
     assert info.value.code == "timeout"
     assert info.value.backend == "pyopenssl"
     assert 0.9 <= elapsed < 1.0 + SLACK
-    assert time.process_time() - cpu < 0.3, "busy loop while waiting"
+    assert time.thread_time() - cpu < CPU_LIMIT, "busy loop while waiting"
 
 
 def test_trickling_peer_cannot_extend_the_deadline(options: Any, cleanup: Any) -> None:
@@ -59,11 +64,15 @@ def test_trickling_peer_cannot_extend_the_deadline(options: Any, cleanup: Any) -
         # A TLS handshake record header announcing 64 bytes, then one byte at a time.
         conn.sendall(b"\x16\x03\x03\x00\x40")
         for _ in range(30):
-            time.sleep(0.2)
-            with contextlib.suppress(OSError):
+            if srv.stopping.wait(0.2):
+                return
+            try:
                 conn.sendall(b"\x02")
+            except OSError:
+                return  # the client gave up and closed: the handler ends with it
 
-    srv = cleanup(RawServer(trickle).start())
+    srv = RawServer(trickle)
+    cleanup(srv.start())
     ctx = backend.create_context(options())
     start = time.monotonic()
     with pytest.raises(HandshakeError) as info:
@@ -76,13 +85,13 @@ def test_recv_stall_times_out_without_spinning(options: Any, ppki: PKI, cleanup:
     """A silent server after the handshake: recv raises `timeout` and burns almost no CPU."""
     srv = cleanup(TLSServer(cert=ppki.leaf).start())
     tls = cleanup(_connect(backend.create_context(options()), srv.address, timeout=1.0))
-    cpu = time.process_time()
+    cpu = time.thread_time()
     start = time.monotonic()
     with pytest.raises(HandshakeError) as info:
         tls.recv(10)
     assert info.value.code == "timeout"
     assert 0.9 <= time.monotonic() - start < 1.0 + SLACK
-    assert time.process_time() - cpu < 0.2, "busy loop while waiting"
+    assert time.thread_time() - cpu < CPU_LIMIT, "busy loop while waiting"
 
 
 def test_sendall_big_payload_round_trip(options: Any, ppki: PKI, cleanup: Any) -> None:
@@ -224,16 +233,19 @@ def test_context_built_once_and_shared_by_threads(options: Any, ppki: PKI, clean
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "code"),
     [
-        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
-        b"\x00" * 64,
-        b"\x16\x03\x01\xff\xff" + b"\x00" * 64,
-        b"\x15\x03\x03\x00\x02\x02\x28",  # a bare fatal handshake_failure alert
-        bytes(range(256)),
+        (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "not-tls"),
+        (b"\x00" * 64, "not-tls"),
+        (b"\x16\x03\x01\xff\xff" + b"\x00" * 64, "not-tls"),  # a 64 KiB handshake record
+        # A bare fatal handshake_failure alert: the code the stdlib backend gives too.
+        (b"\x15\x03\x03\x00\x02\x02\x28", "no-shared-cipher"),
+        (bytes(range(256)), "not-tls"),
     ],
 )
-def test_garbage_never_leaks_native_errors(payload: bytes, options: Any, cleanup: Any) -> None:
+def test_garbage_never_leaks_native_errors(
+    payload: bytes, code: str, options: Any, cleanup: Any
+) -> None:
     """Whatever a non-TLS peer sends, the caller sees a TLSError with the native cause."""
     from tlsplug.testing import respond_with
 
@@ -242,8 +254,7 @@ def test_garbage_never_leaks_native_errors(payload: bytes, options: Any, cleanup
         _connect(backend.create_context(options()), srv.address, timeout=3)
     assert not isinstance(info.value, SSL.Error)
     assert info.value.backend == "pyopenssl"
-    assert info.value.code in {"not-tls", "connection-closed", "handshake-failure",
-                               "no-shared-cipher", "protocol-version"}
+    assert info.value.code == code
     assert info.value.__cause__ is not None
 
 
@@ -325,5 +336,6 @@ def test_close_without_timeout_never_waits_for_the_peer(
     tls.close()
     elapsed = time.monotonic() - start
     release.set()
-    assert elapsed < 1.0
+    # Generous for a loaded machine, yet far from the 10 s the silent peer would hold it.
+    assert elapsed < 5.0
     assert tls.fileno() == -1

@@ -15,10 +15,12 @@ from __future__ import annotations
 from .ocsp_responder import Behaviour, OCSPResponder, closed_port_url
 from .pki import CA, PKI, CertFiles, KeyType, LeafCert, PKIFiles, make_pki, ocsp_error_response
 from .servers import (
+    NO_IPV6,
     HandshakeInfo,
     RawServer,
     TLSServer,
     close_immediately,
+    ipv6_available,
     respond_with,
     serve,
     stall,
@@ -27,6 +29,7 @@ from .stapling import OpenSSLStatusFileServer, Staple, StaplingServer
 
 __all__ = [
     "CA",
+    "NO_IPV6",
     "Behaviour",
     "OCSPResponder",
     "OpenSSLStatusFileServer",
@@ -42,6 +45,7 @@ __all__ = [
     "RawServer",
     "TLSServer",
     "close_immediately",
+    "ipv6_available",
     "make_pki",
     "ocsp_error_response",
     "respond_with",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from pathlib import Path
 from typing import Dict, Tuple
@@ -11,23 +10,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .pki import CA, LeafCert
+from .servers import ipv6_available  # re-exported: the one IPv6 rule lives in servers
 
 __all__ = ["PASSWORD", "World", "build_world", "ipv6_available"]
 
 #: The password of the encrypted client key.
 PASSWORD = b"conformance-s3cret"
-
-
-def ipv6_available() -> bool:
-    """Whether a server can listen on ``::1`` (containers sometimes lack IPv6)."""
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 class World:

@@ -8,15 +8,62 @@ pytest.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
 from .pki import PKI, LeafCert, PKIFiles, make_pki
 from .servers import Handler, RawServer, TLSServer
 
-__all__ = ["pki", "pki_files", "raw_server", "tls_server"]
+__all__ = [
+    "LINGERING_THREADS",
+    "THREAD_GRACE",
+    "pki",
+    "pki_files",
+    "raw_server",
+    "thread_leak_check",
+    "tls_server",
+]
+
+THREAD_GRACE = 3.0
+"""Seconds a test's threads get to end after its teardown (a loaded machine is slow)."""
+
+LINGERING_THREADS: Dict[str, str] = {
+    "tlsplug-ocsp": "a responder query abandoned at its deadline ends at that deadline "
+    "(tlsplug.ocsp.check_responders returns first by design)",
+}
+"""Daemon threads that may outlive a test, by name prefix, with the reason."""
+
+
+def _lingering(thread: threading.Thread) -> bool:
+    return thread.daemon and thread.name.startswith(tuple(LINGERING_THREADS))
+
+
+@pytest.fixture
+def thread_leak_check() -> Iterator[None]:
+    """Fail the test if a thread it started is still alive :data:`THREAD_GRACE` s after teardown.
+
+    Opt-in (request it, or wrap it in an autouse fixture as tlsplug's own conftest does):
+    every thread, daemon or not, must end with its test, except :data:`LINGERING_THREADS`.
+    Threads of fixtures with a wider scope start before it and are not counted.
+    """
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_GRACE
+    while True:
+        leaked = [
+            t for t in threading.enumerate()
+            if t not in before and t.is_alive() and not _lingering(t)
+        ]
+        if not leaked or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    if leaked:
+        names = ", ".join(sorted(f"{t.name} (daemon={t.daemon})" for t in leaked))
+        pytest.fail(f"threads outlived the test by {THREAD_GRACE:g} s: {names}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

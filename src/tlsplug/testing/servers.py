@@ -31,10 +31,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .pki import CA, LeafCert
 
 __all__ = [
+    "NO_IPV6",
     "HandshakeInfo",
     "RawServer",
     "TLSServer",
     "close_immediately",
+    "ipv6_available",
     "respond_with",
     "serve",
     "stall",
@@ -50,6 +52,25 @@ LEGACY_CIPHERS = "AES256-SHA:@SECLEVEL=0"
 # ssl.VERIFY_X509_PARTIAL_CHAIN appeared in Python 3.10; the OpenSSL flag value is stable.
 _PARTIAL_CHAIN = ssl.VerifyFlags(getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0x80000))
 _GONE = (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+NO_IPV6 = "needs IPv6 on loopback: this host cannot bind ::1"
+"""The one skip reason of every test that listens on or dials ``::1`` (see ipv6_available)."""
+
+
+def ipv6_available() -> bool:
+    """Whether a server can listen on ``::1`` (containers sometimes lack IPv6).
+
+    The rule of the suite: a test that uses ``::1`` calls this and skips with
+    :data:`NO_IPV6` when it is False; nothing else about IPv6 is optional.
+    """
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 class _ThreadedServer:

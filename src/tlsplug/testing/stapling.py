@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, List, Optional, Type, TypeVar, Union
+from typing import Any, Callable, List, Optional, Sequence, Type, TypeVar, Union
 
 from .pki import LeafCert
 from .servers import _ThreadedServer
@@ -182,8 +182,10 @@ class OpenSSLStatusFileServer:
     """``openssl s_server -status_file FILE`` on loopback: staples FILE whatever it holds.
 
     ``mode="www"`` answers ``GET /`` with a status page (``-www``); ``mode="rev"`` echoes
-    each line reversed (``-rev``). The process runs in its own session, is given
-    ``start_timeout`` seconds to print ``ACCEPT``, and is always killed by :meth:`stop`.
+    each line reversed (``-rev``). ``extra_args`` go to the command line as they are (e.g.
+    ``["-tls1_2"]``). The process runs in its own session, is given ``start_timeout``
+    seconds to print ``ACCEPT``, and is always killed by :meth:`stop`. It needs no Python TLS
+    package, so it serves staples wherever the ``openssl`` command line tool is installed.
     """
 
     def __init__(
@@ -194,6 +196,7 @@ class OpenSSLStatusFileServer:
         mode: str = "www",
         openssl: Optional[str] = None,
         start_timeout: float = 10.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         """Prepare the command; nothing runs before :meth:`start`."""
         if mode not in ("www", "rev"):
@@ -206,6 +209,7 @@ class OpenSSLStatusFileServer:
         self.staple = staple
         self.mode = mode
         self.start_timeout = start_timeout
+        self.extra_args = list(extra_args)
         self.output: List[str] = []
         """What the process printed (stdout and stderr), line by line."""
         self._proc: Optional[subprocess.Popen[bytes]] = None
@@ -237,7 +241,7 @@ class OpenSSLStatusFileServer:
             command = [
                 self.binary, "s_server", "-accept", f"127.0.0.1:{self._port}",
                 "-cert", str(leaf), "-key", str(files.key_file), "-status_file", str(status),
-                f"-{self.mode}",
+                f"-{self.mode}", *self.extra_args,
             ]
             if self.cert.chain:
                 command[command.index("-status_file"):command.index("-status_file")] = [
