@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import ssl
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, ClassVar, Iterator, List, Tuple
 
 import pytest
 
@@ -26,7 +26,7 @@ TIMEOUT = 5.0
 class CountingSSLSocket(ssl.SSLSocket):
     """An ``SSLSocket`` that counts reads of its ``session`` property."""
 
-    reads: List[int] = []
+    reads: ClassVar[List[int]] = []
 
     @property  # type: ignore[override]
     def session(self) -> Any:

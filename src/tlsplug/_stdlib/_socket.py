@@ -22,7 +22,7 @@ import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ._chains import as_der
-from ._ocsp import StdlibOCSP
+from ._ocsp import OCSPOutcome
 from ._translate import BACKEND_NAME, is_end_of_stream, translate
 
 if TYPE_CHECKING:
@@ -59,8 +59,11 @@ class StdlibTLSSocket:
     """A connected, verified TLS client socket of the stdlib backend."""
 
     backend_name = BACKEND_NAME
-    #: The connection's OCSP step (set by the context after the handshake).
-    _ocsp: Optional[StdlibOCSP] = None
+    # A pool holds many idle sockets: no per-instance __dict__ (docs/howto/pools.md).
+    # _io_refs/_close_deferred: the makefile() bookkeeping of the socket-compatibility mixin.
+    __slots__ = (
+        "_close_deferred", "_closed", "_io_refs", "_ocsp", "_resume", "_sock", "server_hostname"
+    )
 
     def __init__(
         self,
@@ -73,6 +76,8 @@ class StdlibTLSSocket:
         self.server_hostname = server_hostname
         self._closed = False
         self._resume = resume
+        #: The connection's decided OCSP step (set by the context after the handshake).
+        self._ocsp: Optional[OCSPOutcome] = None
 
     # -- data -------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from OpenSSL import SSL
 from tlsplug.backend import TLSError, TLSOptions, WantReadError, WantWriteError, error_for_code
 
 from ._context import finish_handshake
-from ._ocsp import status_of
+from ._ocsp import outcome, status_of
 from ._peer import PeerInfo
 from ._session import Resumption
 from ._translate import BACKEND_NAME, _translate_errors, translate
@@ -71,6 +71,12 @@ class PyOpenSSLSocket(PeerInfo):
     """A connected, verified TLS client socket (blocking, with the socket's timeout)."""
 
     backend_name = BACKEND_NAME
+    # A pool holds many idle sockets: no per-instance __dict__ (docs/howto/pools.md).
+    # _io_refs/_close_deferred: the makefile() bookkeeping of the socket-compatibility mixin.
+    __slots__ = (
+        "_close_deferred", "_closed", "_conn", "_io_refs", "_options", "_resume", "_sock",
+        "_state", "_timeout", "_verified", "server_hostname",
+    )
 
     def __init__(
         self,
@@ -113,6 +119,7 @@ class PyOpenSSLSocket(PeerInfo):
                 finish_handshake(conn, state, options)
                 if state.ocsp is not None:  # responders, blocking up to ocsp_timeout
                     state.ocsp.finish_sync(conn)
+                    state.ocsp = outcome(state.ocsp)  # decided: one shared object per verdict
             except _PASS_THROUGH:
                 raise
             except Exception as exc:  # the choke point, inline as in the data methods

@@ -107,6 +107,11 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
     if policy.legacy_server_connect:
         opts |= _OP_LEGACY_SERVER_CONNECT
     ctx.set_options(opts)
+    # What CPython's ssl sets on every context (bpo-25672): an idle connection returns its
+    # read and write buffers (~34 KiB) to the allocator. pyOpenSSL leaves the mode off, so
+    # an idle pool cost twice what ssl's does; bulk transfers keep their buffers while
+    # data flows (bench/: bulk ratios, bench --soak: idle bytes; docs/howto/pools.md).
+    ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
 
     if options.verify_certificates:
         install_verify(ctx)
@@ -216,6 +221,8 @@ class PyOpenSSLContext:
         self.native = build_context(options, self.materials, self.policy)
         self.ocsp = OCSPSupport(options, self.materials)
         self._trust_lint: Optional[bool] = None
+        # One bound method for every connection's state (not one per connection).
+        self._trust_check: Callable[[], bool] = self.trust_may_violate
         self.chains = ChainMemo()
         # Per-connection decisions that depend on the options only, made once.
         self._strict = bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
@@ -244,7 +251,8 @@ class PyOpenSSLContext:
                 hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
             )
         state = ConnectionState(
-            server_hostname, strict=self._strict, verifying=self._verifying
+            server_hostname, strict=self._strict, verifying=self._verifying,
+            trust_may_violate=self._trust_check,
         )
         if server_hostname is not None:
             state.name, state.ip = normalize_hostname(server_hostname)
@@ -253,7 +261,6 @@ class PyOpenSSLContext:
                     f"server_hostname {server_hostname!r} is empty or not a valid host name",
                     code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
                 )
-        state.trust_may_violate = self.trust_may_violate
         state.chains = self.chains
         conn = SSL.Connection(self.native, sock)
         if sock is not None and _CLEAR_MODE is not None:

@@ -15,7 +15,6 @@ cffi bindings of ``cryptography`` do, and when a future build lacks them we fall
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
 
@@ -28,7 +27,6 @@ from ._chains import ChainFacts, ChainMemo
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from ._ocsp import ConnectionOCSP
     from ._session import Resumption
 
 __all__ = [
@@ -80,36 +78,59 @@ _VERIFY_TEXTS = {
 }
 
 
-@dataclasses.dataclass
-class ConnectionState:
-    """What one connection learned during its handshake (stored as its app data)."""
+def _may_violate_always() -> bool:
+    return True
 
-    server_hostname: Optional[str]
-    #: The name or IP checked; SNI is ``name`` unless ``ip`` is set.
-    name: Optional[str] = None
-    ip: Optional[IPAddress] = None
-    #: The first X509_V_ERR_* number the chain verification reported, and its depth.
-    verify_error: Optional[int] = None
-    verify_depth: Optional[int] = None
-    #: True when OpenSSL checks the host inside chain verification (no post-check needed).
-    hostname_checked_by_openssl: bool = False
-    #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
-    strict: bool = False
-    handshake_done: bool = False
-    #: Verification went on past an error OpenSSL finds after the strict checks (strict
-    #: mode only); ``_strict.chain_failure`` reports it once the lint has run.
-    deferred: bool = False
-    #: Whether a trusted certificate could fail that lint (the context computes it once).
-    trust_may_violate: Callable[[], bool] = lambda: True
-    #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, stashed error), or None.
-    ocsp: Optional[ConnectionOCSP] = None
-    #: Whether the context verifies the peer (None: ask the connection's context).
-    verifying: Optional[bool] = None
-    #: The context's memory of verified chains (``_chains``); None converts every time.
-    chains: Optional[ChainMemo] = None
-    #: The session offered for resumption (``_session.Resumption``), if any.
-    resumption: Optional[Resumption] = None
-    _facts: Optional[ChainFacts] = None
+
+class ConnectionState:
+    """What one connection learned during its handshake (stored as its app data).
+
+    A slotted class rather than a dataclass: one exists per open connection, and a pool
+    keeps many idle (``__slots__`` on Python 3.9, which has no ``dataclass(slots=True)``).
+    """
+
+    __slots__ = (
+        "_facts", "chains", "deferred", "handshake_done", "hostname_checked_by_openssl",
+        "ip", "name", "ocsp", "resumption", "server_hostname", "strict",
+        "trust_may_violate", "verify_depth", "verify_error", "verifying",
+    )
+
+    def __init__(
+        self,
+        server_hostname: Optional[str],
+        *,
+        strict: bool = False,
+        verifying: Optional[bool] = None,
+        trust_may_violate: Callable[[], bool] = _may_violate_always,
+    ) -> None:
+        """Nothing learned yet; ``strict``/``verifying`` come from the context."""
+        self.server_hostname = server_hostname
+        #: The name or IP checked; SNI is ``name`` unless ``ip`` is set.
+        self.name: Optional[str] = None
+        self.ip: Optional[IPAddress] = None
+        #: The first X509_V_ERR_* number the chain verification reported, and its depth.
+        self.verify_error: Optional[int] = None
+        self.verify_depth: Optional[int] = None
+        #: True when OpenSSL checks the host inside chain verification (no post-check needed).
+        self.hostname_checked_by_openssl = False
+        #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
+        self.strict = strict
+        self.handshake_done = False
+        #: Verification went on past an error OpenSSL finds after the strict checks (strict
+        #: mode only); ``_strict.chain_failure`` reports it once the lint has run.
+        self.deferred = False
+        #: Whether a trusted certificate could fail that lint (one callable per context).
+        self.trust_may_violate = trust_may_violate
+        #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, stashed error) during
+        #: the handshake; on a socket afterwards its shared ``_ocsp.OCSPOutcome``; or None.
+        self.ocsp: Any = None
+        #: Whether the context verifies the peer (None: ask the connection's context).
+        self.verifying = verifying
+        #: The context's memory of verified chains (``_chains``); None converts every time.
+        self.chains: Optional[ChainMemo] = None
+        #: The session offered for resumption (``_session.Resumption``), if any.
+        self.resumption: Optional[Resumption] = None
+        self._facts: Optional[ChainFacts] = None
 
     def chain_facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:
         """The verified chain's ``ChainFacts`` (certificates, DER, lint), None before it exists.
