@@ -14,7 +14,9 @@ the path supports it, as a driver pool has it.
   and glibc's ``malloc_trim(0)`` (via ctypes) return what is free, then RSS is read. The
   growth is the least-squares slope of RSS over connections, per 1,000 connections.
   A tlsplug path above ``GROWTH_LIMIT_KIB`` makes the run fail (non-zero exit): that is
-  the check CI's bench smoke runs. Raw paths are references and never fail the run.
+  the check CI's bench smoke runs. Raw paths are references and never fail the run (raw
+  ``ssl`` reads ``SSLSocket.session`` at every close, as hand-written pools do, so on the
+  interpreters with gh-116810 it shows that leak).
 - **Idle**: ``IDLE`` connections opened and kept open; bytes per connection of RSS (one
   phase) and of Python allocations (``tracemalloc``, a second phase: tracing inflates RSS),
   tlsplug against the raw stack it wraps.
@@ -43,14 +45,16 @@ Close = Callable[[], None]
 Open = Callable[[], Close]
 Address = Tuple[str, int]
 
-#: RSS growth allowed for a tlsplug path, KiB per 1,000 connections after warm-up.
-GROWTH_LIMIT_KIB = 300.0
+#: RSS growth allowed for a tlsplug path, KiB per 1,000 connections after warm-up (the
+#: issue 24 acceptance target). The short soak measures 600 connections, where page-sized
+#: steps weigh more: it allows 1 MiB, still a sixth of the gh-116810 leak (~6 MiB).
+GROWTH_LIMIT_KIB = {"full": 300.0, "quick": 1024.0}
 #: Idle bytes per connection allowed, tlsplug / raw (issue 24's acceptance targets).
 IDLE_TARGETS = {"tlsplug-stdlib": ("raw-ssl", 1.05), "tlsplug-pyopenssl": ("raw-pyopenssl", 0.8)}
 
 SETTINGS = {
     # warm-up connections, measured cycles, connections per cycle, idle connections
-    "full": {"warmup": 1000, "cycles": 8, "per_cycle": 500, "idle": 1000},
+    "full": {"warmup": 500, "cycles": 6, "per_cycle": 500, "idle": 1000},
     "quick": {"warmup": 200, "cycles": 3, "per_cycle": 200, "idle": 150},
 }
 
@@ -263,7 +267,9 @@ def run(port: int, ca_file: str, quick: bool) -> Tuple[bool, Dict[str, Any]]:
     if not os.path.exists("/proc/self/statm"):
         print("soak: RSS is read from /proc (Linux only): skipped")
         return True, {}
-    s = SETTINGS["quick" if quick else "full"]
+    mode = "quick" if quick else "full"
+    s = SETTINGS[mode]
+    limit = GROWTH_LIMIT_KIB[mode]
     results: Dict[str, Dict[str, Any]] = {}
     for name in available_paths():
         cmd = [sys.executable, "-m", "bench.soak", "--child", name, "--port", str(port),
@@ -273,13 +279,15 @@ def run(port: int, ca_file: str, quick: bool) -> Tuple[bool, Dict[str, Any]]:
         if done.returncode != 0:
             raise RuntimeError(f"soak path {name} failed:\n{done.stderr}")
         results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-    passed, text = report(results, s)
+    passed, text = report(results, s, limit)
     print(text)
-    return passed, {"settings": s, "limit_kib_per_1000": GROWTH_LIMIT_KIB, "paths": results}
+    return passed, {"settings": s, "limit_kib_per_1000": limit, "paths": results}
 
 
-def report(results: Dict[str, Dict[str, Any]], s: Dict[str, int]) -> Tuple[bool, str]:
-    """The soak table and whether every tlsplug path stayed within ``GROWTH_LIMIT_KIB``."""
+def report(
+    results: Dict[str, Dict[str, Any]], s: Dict[str, int], limit: float
+) -> Tuple[bool, str]:
+    """The soak table and whether every tlsplug path grew by at most ``limit`` KiB/1000."""
     lines = [
         f"soak: {s['warmup']} warm-up, {s['cycles']} x {s['per_cycle']} measured, "
         f"{s['idle']} idle connections per path (Python {sys.version.split()[0]})",
@@ -291,10 +299,10 @@ def report(results: Dict[str, Dict[str, Any]], s: Dict[str, int]) -> Tuple[bool,
         growth = r["growth_kib_per_1000"]
         if name.startswith("raw-"):
             verdict = "reference"
-        elif growth <= GROWTH_LIMIT_KIB:
-            verdict = f"<= {GROWTH_LIMIT_KIB:g} ok"
+        elif growth <= limit:
+            verdict = f"<= {limit:g} ok"
         else:
-            verdict = f"> {GROWTH_LIMIT_KIB:g} FAIL"
+            verdict = f"> {limit:g} FAIL"
             passed = False
         lines.append(
             f"{name:<20} {growth:>16.1f} {r['blocks_per_1000']:>12.0f} "
@@ -308,7 +316,7 @@ def report(results: Dict[str, Dict[str, Any]], s: Dict[str, int]) -> Tuple[bool,
             lines.append(f"idle RSS per connection {name} / {raw}: {ratio:.3f} "
                          f"(target <= {target:g}) {ok}")
     lines.append("soak: " + ("passed" if passed else
-                             f"FAILED: a tlsplug path grew more than {GROWTH_LIMIT_KIB:g} KiB "
+                             f"FAILED: a tlsplug path grew more than {limit:g} KiB "
                              "per 1,000 connections"))
     return passed, "\n".join(lines)
 

@@ -23,20 +23,23 @@ from tlsplug.testing.servers import TLSServer
 TIMEOUT = 5.0
 
 
+_SESSION: Any = vars(ssl.SSLSocket)["session"]  # the property itself
+
+
 class CountingSSLSocket(ssl.SSLSocket):
     """An ``SSLSocket`` that counts reads of its ``session`` property."""
 
     reads: ClassVar[List[int]] = []
 
-    @property  # type: ignore[override]
+    @property
     def session(self) -> Any:
         """The session, counted."""
         CountingSSLSocket.reads.append(1)
-        return ssl.SSLSocket.session.__get__(self)  # type: ignore[attr-defined]
+        return _SESSION.__get__(self)
 
     @session.setter
     def session(self, value: Any) -> None:
-        ssl.SSLSocket.session.__set__(self, value)  # type: ignore[attr-defined]
+        _SESSION.__set__(self, value)
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def getter_leaks(version: Sequence[int], implementation: str = "cpython") -> boo
 _clock = time.time
 
 #: Whether this interpreter's ``SSLSocket.session`` getter leaks (see the module docstring).
-GETTER_LEAKS: bool = getter_leaks(sys.version_info, sys.implementation.name)
+GETTER_LEAKS: bool = getter_leaks(tuple(sys.version_info[:3]), sys.implementation.name)
 
 
 def _fresh(session: Optional[ssl.SSLSession], now: float) -> bool:
