@@ -2,6 +2,10 @@
 
     python -m bench            # ~3 minutes on 2 cores
     python -m bench --quick    # every measurement briefly (< 30 s), for CI smoke runs
+    python -m bench --soak     # memory of long-running pools only (bench/soak.py)
+
+``--quick`` ends with the short soak, which fails the run (exit 1) when a tlsplug path's
+memory grows with the connections it made (bench/soak.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import bridge, clients, measure, nginx_server, openssl_server, report
+from . import bridge, clients, measure, nginx_server, openssl_server, report, soak
 from .clients import PAIRS, VARIANTS, available
 
 MiB = 1024 * 1024
@@ -60,11 +64,14 @@ def _pki(directory: Path) -> Dict[str, str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the benchmark; 0 on success (targets missed are reported, not failed)."""
+    """Run the benchmark; 0 on success (targets missed are reported, not failed; a soak
+    path that grows beyond its limit fails the run: 1)."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="every measurement briefly")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per measurement")
+    parser.add_argument("--soak", action="store_true",
+                        help="only the soak (bench/soak.py): RSS growth and idle memory")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON/PNG")
     parser.add_argument(
         "--no-revocation-check", action="store_true",
@@ -87,6 +94,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     variants = available(VARIANTS)
     pairs = {t: r for t, r in PAIRS.items() if t in variants}
     started = time.time()
+    soaked: Dict[str, Any] = {}
+    soak_passed = True
+    if args.soak or args.quick:
+        soak._raise_fd_limit()  # before the server process starts: it inherits the limit
 
     with tempfile.TemporaryDirectory(prefix="tlsplug-bench-") as tmp:
         files = _pki(Path(tmp))
@@ -106,7 +117,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "bench.server" if servers is None else type(servers).__name__
             )
             clients.PING = ping
-            data = _run(variants, pairs, settings, files["ca_file"], ports, handshake_ports)
+            if not args.soak:
+                data = _run(variants, pairs, settings, files["ca_file"], ports, handshake_ports)
+            if args.soak or args.quick:
+                # Against bench.server, whose ping the soak's children send.
+                soak_passed, soaked = soak.run(ports["tls13"], files["ca_file"], args.quick)
         finally:
             if servers is not None:
                 servers.stop()
@@ -115,6 +130,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             if proc.is_alive():
                 proc.terminate()
 
+    if args.soak:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = args.out / f"soak-{'quick' if args.quick else 'full'}-{stamp}.json"
+        report.write_json(path, {
+            "python": platform.python_version(), "platform": platform.platform(),
+            "versions": clients.describe(), "soak": soaked,
+            "command": " ".join(
+                ["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
+            ),
+        })
+        print(f"JSON: {path}")
+        return 0 if soak_passed else 1
     table: report.Table = data.pop("table")
     print(table.render())
     print(f"\n{len(variants)} variants, {settings['rounds']} rounds, "
@@ -129,12 +156,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         "command": " ".join(
             ["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
         ),
-        "table": table.rows, "samples": data,
+        "table": table.rows, "samples": data, "soak": soaked,
     })
     print(f"JSON: {json_path}")
     skipped = report.write_chart(args.out / f"bench-{mode}-{stamp}.png", table)
     print(skipped or f"chart: {args.out / f'bench-{mode}-{stamp}.png'}")
-    return 0
+    return 0 if not soaked or soak_passed else 1
 
 
 def _handshake_servers(

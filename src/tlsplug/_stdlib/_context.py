@@ -22,7 +22,7 @@ from ._buffer import StdlibTLSBuffer
 from ._chains import PeerChains
 from ._hostcheck import check_hostname_after_handshake
 from ._lint import check_chain_after_handshake, strict_verify_error
-from ._ocsp import StdlibOCSP
+from ._ocsp import StdlibOCSP, outcome
 from ._resume import Resumption
 from ._socket import StdlibTLSSocket
 from ._translate import BACKEND_NAME, translate
@@ -117,7 +117,7 @@ class StdlibContext:
             tls.close()
             raise
         wrapped = StdlibTLSSocket(tls, server_hostname, resume)
-        wrapped._ocsp = tracker
+        wrapped._ocsp = outcome(tracker)  # decided: one shared object per verdict
         wrapped._options = self.options
         return wrapped
 

@@ -23,6 +23,7 @@ RFC 6066 §8) nor show one, so:
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -36,7 +37,7 @@ from tlsplug.backend import ConfigurationError, TLSOptions
 from ._chains import PeerChains, verified_chain
 from ._translate import BACKEND_NAME
 
-__all__ = ["HAS_VERIFIED_CHAIN", "StdlibOCSP", "verified_chain"]
+__all__ = ["HAS_VERIFIED_CHAIN", "OCSPOutcome", "StdlibOCSP", "outcome", "verified_chain"]
 
 LOG = logging.getLogger("tlsplug.ocsp")
 
@@ -56,6 +57,8 @@ _warned_no_chain = threading.Event()
 
 class StdlibOCSP:
     """The post-handshake OCSP step of one connection (socket or sans-IO object)."""
+
+    __slots__ = ("_chain", "_pair", "defer", "done", "options", "verdict")
 
     def __init__(self, options: TLSOptions) -> None:
         """Nothing decided yet; ``defer`` is set by ``tlsplug.aio`` (the DeferredOCSP hook)."""
@@ -170,6 +173,46 @@ class StdlibOCSP:
         """``ocsp_status``: ``tlsplug.ocsp.status_text`` once decided, else None."""
         if not self.done:
             return None
-        if self.verdict is None:
-            return "off"  # = ocsp.status_text(None), without importing cryptography
-        return str(self.verdict.summary)
+        return _status_text(self.verdict)
+
+
+def _status_text(verdict: Any) -> str:
+    if verdict is None:
+        return "off"  # = ocsp.status_text(None), without importing cryptography
+    return str(verdict.summary)
+
+
+class OCSPOutcome:
+    """A decided OCSP step, immutable: one object per distinct verdict, shared by sockets.
+
+    A socket keeps only what ``ocsp_status`` needs once its handshake is over; verdicts are
+    immutable (and the common ones - OCSP off, no responder, a cached answer - are the very
+    same object every time), so an idle pool holds one of these per verdict, not one
+    tracker per connection.
+    """
+
+    __slots__ = ("status", "verdict")
+
+    def __init__(self, verdict: Any) -> None:
+        """Keep ``verdict`` (None: OCSP off) and its status text."""
+        self.verdict = verdict
+        self.status: Optional[str] = _status_text(verdict)
+
+
+#: OCSP off (the options disable it, or nothing was verified).
+OFF = OCSPOutcome(None)
+
+
+@functools.lru_cache(maxsize=64)  # verdicts are frozen dataclasses: equal ones share
+def _outcome_of(verdict: Any) -> OCSPOutcome:
+    return OCSPOutcome(verdict)
+
+
+def outcome(tracker: StdlibOCSP) -> OCSPOutcome:
+    """The shared, immutable outcome of a decided ``tracker``."""
+    if tracker.verdict is None:
+        return OFF
+    try:
+        return _outcome_of(tracker.verdict)
+    except TypeError:  # pragma: no cover - an unhashable verdict: its own outcome
+        return OCSPOutcome(tracker.verdict)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 from tlsplug.backend import SocketCompat, no_flags
 
 from ._chains import as_der
-from ._ocsp import StdlibOCSP
+from ._ocsp import OCSPOutcome
 from ._translate import BACKEND_NAME, is_end_of_stream, translate
 
 if TYPE_CHECKING:
@@ -67,12 +67,12 @@ class StdlibTLSSocket(SocketCompat):
     """A connected, verified TLS client socket of the stdlib backend."""
 
     backend_name = BACKEND_NAME
-    #: The connection's OCSP step (set by the context after the handshake).
-    _ocsp: Optional[StdlibOCSP] = None
-    #: The context's options (set by the context), so hints can say what was set.
-    _options: Optional[TLSOptions] = None
-    #: How the stream ended: True (close_notify), False (ragged EOF, reset), None (not yet).
-    _eof_clean: Optional[bool] = None
+    # A pool holds many idle sockets: no per-instance __dict__ (docs/howto/pools.md).
+    # _io_refs/_close_deferred: the makefile() bookkeeping of the socket-compatibility mixin.
+    __slots__ = (
+        "_close_deferred", "_closed", "_eof_clean", "_io_refs", "_ocsp", "_options", "_resume",
+        "_sock", "server_hostname",
+    )
 
     @property
     def eof_was_clean(self) -> Optional[bool]:
@@ -90,6 +90,12 @@ class StdlibTLSSocket(SocketCompat):
         self.server_hostname = server_hostname
         self._closed = False
         self._resume = resume
+        #: The connection's decided OCSP step (set by the context after the handshake).
+        self._ocsp: Optional[OCSPOutcome] = None
+        #: The context's options (set by the context), so hints can say what was set.
+        self._options: Optional[TLSOptions] = None
+        #: How the stream ended: True (close_notify), False (ragged EOF, reset), None (not yet).
+        self._eof_clean: Optional[bool] = None
 
     # -- data -------------------------------------------------------------------------
 

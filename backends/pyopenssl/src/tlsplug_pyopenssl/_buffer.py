@@ -161,7 +161,8 @@ class PyOpenSSLBuffer(PeerInfo):
         tracker = self._state.ocsp
         if tracker is None or not self._state.handshake_done:
             return None
-        return tracker.pending(self._conn)
+        pending: Optional[Mapping[str, Any]] = tracker.pending(self._conn)
+        return pending
 
     def record_ocsp_verdict(self, verdict: Any) -> None:
         """The verdict of the deferred responder check (for ``ocsp_status``)."""

@@ -37,7 +37,7 @@ from tlsplug.backend import (
 )
 
 from ._context import finish_handshake
-from ._ocsp import status_of
+from ._ocsp import outcome, status_of
 from ._peer import PeerInfo
 from ._session import Resumption
 from ._translate import BACKEND_NAME, _translate_errors, translate
@@ -85,8 +85,12 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
     """A connected, verified TLS client socket (blocking, with the socket's timeout)."""
 
     backend_name = BACKEND_NAME
-    #: How the stream ended: True (close_notify), False (ragged EOF, reset), None (not yet).
-    _eof_clean: Optional[bool] = None
+    # A pool holds many idle sockets: no per-instance __dict__ (docs/howto/pools.md).
+    # _io_refs/_close_deferred: the makefile() bookkeeping of the socket-compatibility mixin.
+    __slots__ = (
+        "_close_deferred", "_closed", "_conn", "_eof_clean", "_io_refs", "_options", "_resume",
+        "_sock", "_state", "_timeout", "_verified", "server_hostname",
+    )
 
     @property
     def eof_was_clean(self) -> Optional[bool]:
@@ -110,6 +114,8 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
         self._verified = options.verify_certificates
         self._timeout = sock.gettimeout()
         self._closed = False
+        #: How the stream ended: True (close_notify), False (ragged EOF, reset), None (not yet).
+        self._eof_clean: Optional[bool] = None
         self.server_hostname = state.server_hostname
         if self._timeout is not None:
             sock.setblocking(False)  # the deadline loop; without a timeout OpenSSL just waits
@@ -134,6 +140,7 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
                 finish_handshake(conn, state, options)
                 if state.ocsp is not None:  # responders, blocking up to ocsp_timeout
                     state.ocsp.finish_sync(conn)
+                    state.ocsp = outcome(state.ocsp)  # decided: one shared object per verdict
             except _PASS_THROUGH:
                 raise
             except Exception as exc:  # the choke point, inline as in the data methods

@@ -107,6 +107,11 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
     if policy.legacy_server_connect:
         opts |= _OP_LEGACY_SERVER_CONNECT
     ctx.set_options(opts)
+    # What CPython's ssl sets on every context (bpo-25672): an idle connection returns its
+    # read and write buffers (~34 KiB) to the allocator. pyOpenSSL leaves the mode off, so
+    # an idle pool cost twice what ssl's does; bulk transfers keep their buffers while
+    # data flows (bench/: bulk ratios, bench --soak: idle bytes; docs/howto/pools.md).
+    ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
 
     if options.verify_certificates:
         install_verify(ctx)
@@ -216,6 +221,8 @@ class PyOpenSSLContext:
         self.native = build_context(options, self.materials, self.policy)
         self.ocsp = OCSPSupport(options, self.materials)
         self._trust_lint: Optional[bool] = None
+        # One bound method for every connection's state (not one per connection).
+        self._trust_check: Callable[[], bool] = self.trust_may_violate
         self.chains = ChainMemo()
         # Per-connection decisions that depend on the options only, made once.
         self._strict = bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
@@ -246,13 +253,13 @@ class PyOpenSSLContext:
                 hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
             )
         state = ConnectionState(
-            server_hostname, strict=self._strict, verifying=self._verifying, trust=self._trust
+            server_hostname, strict=self._strict, verifying=self._verifying,
+            trust_may_violate=self._trust_check, trust=self._trust,
         )
         if server_hostname is not None:
             # The one identity rule (docs/design.md, Identity), before any byte is sent.
             state.identity = server_identity(server_hostname, backend=BACKEND_NAME)
             state.name, state.ip = state.identity
-        state.trust_may_violate = self.trust_may_violate
         state.options = self.options
         state.crls = self.materials.crls
         state.chains = self.chains

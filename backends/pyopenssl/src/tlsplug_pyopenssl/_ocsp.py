@@ -43,7 +43,7 @@ from ._session import session_reused
 from ._translate import BACKEND_NAME
 from ._verify import ConnectionState
 
-__all__ = ["ConnectionOCSP", "OCSPSupport", "install_ocsp", "status_of"]
+__all__ = ["ConnectionOCSP", "OCSPOutcome", "OCSPSupport", "install_ocsp", "outcome", "status_of"]
 
 LOG = logging.getLogger("tlsplug.ocsp")
 
@@ -174,6 +174,11 @@ except ImportError:  # pragma: no cover
 
 class ConnectionOCSP:
     """The OCSP state of one connection: staple, verdict, and the error to raise."""
+
+    __slots__ = (
+        "callback_ran", "defer", "done", "error", "staple", "staple_verdict", "support",
+        "verdict",
+    )
 
     def __init__(self, support: OCSPSupport) -> None:
         """Start empty; the status callback and the post-handshake step fill it."""
@@ -320,8 +325,41 @@ class ConnectionOCSP:
         return ocsp.status_text(self.verdict) if self.done else None
 
 
-def status_of(tracker: Optional[ConnectionOCSP], options: TLSOptions, done: bool) -> Optional[str]:
+class OCSPOutcome:
+    """A decided OCSP step, immutable: one object per distinct verdict, shared by sockets.
+
+    Once a socket's handshake and responder check are over only ``ocsp_status`` remains to
+    be answered; verdicts are frozen (and the common ones - no responder, a cached answer -
+    are the very same object every time), so an idle pool holds one of these per verdict
+    instead of a ``ConnectionOCSP`` per connection.
+    """
+
+    __slots__ = ("status", "verdict")
+
+    def __init__(self, verdict: Optional[ocsp.Verdict]) -> None:
+        """Keep ``verdict`` and its status text."""
+        self.verdict = verdict
+        self.status: Optional[str] = ocsp.status_text(verdict)
+
+
+@functools.lru_cache(maxsize=64)  # equal (frozen) verdicts share one outcome
+def _outcome_of(verdict: Optional[ocsp.Verdict]) -> OCSPOutcome:
+    return OCSPOutcome(verdict)
+
+
+def outcome(tracker: Any) -> Any:
+    """The shared outcome of a decided ``ConnectionOCSP``; anything else is returned as is."""
+    if not isinstance(tracker, ConnectionOCSP) or not tracker.done or tracker.error is not None:
+        return tracker
+    try:
+        return _outcome_of(tracker.verdict)
+    except TypeError:  # pragma: no cover - an unhashable verdict: its own outcome
+        return OCSPOutcome(tracker.verdict)
+
+
+def status_of(tracker: Any, options: TLSOptions, done: bool) -> Optional[str]:
     """A connection's ``ocsp_status``: ``"off"`` when the options disable OCSP."""
     if tracker is None:
         return ocsp.status_text(None) if done and not options.check_ocsp_stapling else None
-    return tracker.status
+    status: Optional[str] = tracker.status
+    return status

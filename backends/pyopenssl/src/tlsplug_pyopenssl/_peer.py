@@ -152,6 +152,7 @@ def _utc(cert: x509.Certificate, attr: str) -> Any:
 class PeerInfo:
     """Mixin: ``version``/``cipher``/``getpeercert``/``peer_chain`` over ``self._conn``."""
 
+    __slots__ = ()  # the sockets using it have __slots__ (an idle pool holds many)
     _conn: SSL.Connection
     _verified: bool
 

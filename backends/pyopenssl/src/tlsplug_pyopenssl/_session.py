@@ -10,16 +10,21 @@ Two OpenSSL facts shape this:
 - Under TLS 1.3 the tickets arrive after the handshake; each one processed by a read
   replaces the connection's session with a new, resumable one. The session present right
   after a full TLS 1.3 handshake has no ticket and must not replace a stored, good one, so
-  the session is taken at close time and stored only if it changed since the handshake
-  (pyOpenSSL cannot ask ``SSL_SESSION_has_ticket``; the handshake-time session is held,
-  so its address cannot be reused meanwhile). One non-blocking read at close gives tickets
-  already in the socket buffer a chance (any data it returns is discarded: we are closing).
+  the session is taken at close time and stored only if it changed since the handshake.
+  pyOpenSSL cannot ask ``SSL_SESSION_has_ticket``, and the handshake-time session is not
+  kept alive for the whole connection (an idle pool would hold one per connection): its
+  address *and* its encoded size are noted instead. An address alone could be reused by
+  a later ticket's session (OpenSSL sends two tickets; the first replacement frees the
+  handshake-time session), but a session with a ticket also encodes the ticket, so it is
+  larger than the ticket-less one it replaced. One non-blocking read at close gives
+  tickets already in the socket buffer a chance (any data it returns is discarded: we
+  are closing).
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from OpenSSL import SSL
 
@@ -30,8 +35,15 @@ from ._chains import ChainFacts
 __all__ = ["Resumption", "session_reused"]
 
 
-def _pointer(session: Optional[SSL.Session]) -> Any:
-    return getattr(session, "_session", None)
+def _fingerprint(conn: SSL.Connection) -> Tuple[int, int]:
+    """(address, DER size) of ``conn``'s current session, without a Python ``Session``."""
+    if _GET_SESSION is None:  # pragma: no cover
+        session = conn.get_session()
+        return (id(session), 0) if session is not None else (0, 0)
+    pointer = _GET_SESSION(conn._ssl)
+    if pointer == _ffi.NULL:
+        return (0, 0)
+    return (int(_ffi.cast("uintptr_t", pointer)), int(_I2D_SESSION(pointer, _ffi.NULL)))
 
 
 class _Remembered:
@@ -52,14 +64,14 @@ class _Remembered:
 class Resumption:
     """The session store of a context and the key of one connection."""
 
-    __slots__ = ("_at_handshake", "_tls13", "key", "offered", "store")
+    __slots__ = ("_at_handshake", "key", "offered", "store")
 
     def __init__(self, store: SessionStore, key: Optional[SessionKey]) -> None:
         """Remember sessions of ``key`` in ``store``."""
         self.store = store
         self.key = key
-        self._at_handshake: Optional[SSL.Session] = None
-        self._tls13 = False
+        #: TLS 1.3: (address, size) of the session right after the handshake (see above).
+        self._at_handshake: Optional[Tuple[int, int]] = None
         #: What was offered to the server (its chain facts serve a resumed handshake).
         self.offered: Optional[_Remembered] = None
 
@@ -78,22 +90,21 @@ class Resumption:
 
     def handshake_done(self, conn: SSL.Connection) -> None:
         """Note the session the handshake produced (TLS 1.3: not yet resumable)."""
-        self._tls13 = conn.get_protocol_version_name() == "TLSv1.3"
-        if self._tls13:
-            self._at_handshake = conn.get_session()
+        if conn.get_protocol_version_name() == "TLSv1.3":
+            self._at_handshake = _fingerprint(conn)
 
     def remember(self, conn: SSL.Connection) -> None:
         """At close: store the connection's session if it can be resumed."""
         if self.key is None:
             return
         try:
-            session = conn.get_session()
-            if self._tls13 and _pointer(session) == _pointer(self._at_handshake):
+            at_handshake = self._at_handshake
+            if at_handshake is not None and _fingerprint(conn) == at_handshake:
                 with contextlib.suppress(SSL.Error, OSError):
                     conn.recv(1)  # processes NewSessionTicket messages already received
-                session = conn.get_session()
-                if _pointer(session) == _pointer(self._at_handshake) and not _reused(conn):
+                if _fingerprint(conn) == at_handshake and not _reused(conn):
                     return  # no ticket yet: keep the previous session
+            session = conn.get_session()
         except (SSL.Error, OSError):
             return
         self._at_handshake = None
@@ -108,11 +119,17 @@ class Resumption:
 
 
 try:  # bound once: this runs on every handshake
+    from OpenSSL._util import ffi as _ffi
     from OpenSSL._util import lib as _lib
 
     _SESSION_REUSED: Any = _lib.SSL_session_reused
 except (ImportError, AttributeError):  # pragma: no cover
     _SESSION_REUSED = None
+try:
+    _GET_SESSION: Any = _lib.SSL_get_session  # borrowed: no reference is taken
+    _I2D_SESSION: Any = _lib.i2d_SSL_SESSION  # with NULL: the encoded size only
+except (NameError, AttributeError):  # pragma: no cover
+    _GET_SESSION = _I2D_SESSION = None
 
 
 def session_reused(conn: SSL.Connection) -> bool:

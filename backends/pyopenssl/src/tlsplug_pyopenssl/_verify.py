@@ -17,7 +17,6 @@ report.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Union
 
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 
     from tlsplug.backend import TLSOptions
 
-    from ._ocsp import ConnectionOCSP
     from ._session import Resumption
 
 __all__ = [
@@ -90,43 +88,67 @@ _VERIFY_TEXTS = {
 }
 
 
-@dataclasses.dataclass
-class ConnectionState:
-    """What one connection learned during its handshake (stored as its app data)."""
+def _may_violate_always() -> bool:
+    return True
 
-    server_hostname: Optional[str]
-    #: The name or IP checked; SNI is ``name`` unless ``ip`` is set.
-    name: Optional[str] = None
-    ip: Optional[IPAddress] = None
-    #: The first X509_V_ERR_* number the chain verification reported, and its depth.
-    verify_error: Optional[int] = None
-    verify_depth: Optional[int] = None
-    #: The CRLs of tlsCRLFile, for the CA certificates of the chain (``chain_crl_error``).
-    crls: Sequence[x509.CertificateRevocationList] = ()
-    #: The normalised identity (``tlsplug.backend.server_identity``) that is verified.
-    identity: Optional[Identity] = None
-    #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
-    strict: bool = False
-    handshake_done: bool = False
-    #: Verification went on past an error OpenSSL finds after the strict checks (strict
-    #: mode only); ``_strict.chain_failure`` reports it once the lint has run.
-    deferred: bool = False
-    #: Whether a trusted certificate could fail that lint (the context computes it once).
-    trust_may_violate: Callable[[], bool] = lambda: True
-    #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, stashed error), or None.
-    ocsp: Optional[ConnectionOCSP] = None
-    #: Whether the context verifies the peer (None: ask the connection's context).
-    verifying: Optional[bool] = None
-    #: The context's memory of verified chains (``_chains``); None converts every time.
-    chains: Optional[ChainMemo] = None
-    #: The session offered for resumption (``_session.Resumption``), if any.
-    resumption: Optional[Resumption] = None
-    #: The trusted certificates (tlsCAFile) that may complete the chain: they name the
-    #: certificate that broke a strict rule (``explain_strict``).
-    trust: Callable[[], Sequence[Any]] = tuple
-    #: The context's options, so an error's hint can say what the user set (situated_hint).
-    options: Optional[TLSOptions] = None
-    _facts: Optional[ChainFacts] = None
+
+class ConnectionState:
+    """What one connection learned during its handshake (stored as its app data).
+
+    A slotted class rather than a dataclass: one exists per open connection, and a pool
+    keeps many idle (``__slots__`` on Python 3.9, which has no ``dataclass(slots=True)``).
+    """
+
+    __slots__ = (
+        "_facts", "chains", "crls", "deferred", "handshake_done", "identity", "ip", "name",
+        "ocsp", "options", "resumption", "server_hostname", "strict", "trust",
+        "trust_may_violate", "verify_depth", "verify_error", "verifying",
+    )
+
+    def __init__(
+        self,
+        server_hostname: Optional[str],
+        *,
+        strict: bool = False,
+        verifying: Optional[bool] = None,
+        trust_may_violate: Callable[[], bool] = _may_violate_always,
+        trust: Callable[[], Sequence[Any]] = tuple,
+    ) -> None:
+        """Nothing learned yet; ``strict``/``verifying`` come from the context."""
+        self.server_hostname = server_hostname
+        #: The name or IP checked; SNI is ``name`` unless ``ip`` is set.
+        self.name: Optional[str] = None
+        self.ip: Optional[IPAddress] = None
+        #: The first X509_V_ERR_* number the chain verification reported, and its depth.
+        self.verify_error: Optional[int] = None
+        self.verify_depth: Optional[int] = None
+        #: The CRLs of tlsCRLFile, for the CA certificates of the chain (``chain_crl_error``).
+        self.crls: Sequence[x509.CertificateRevocationList] = ()
+        #: The normalised identity (``tlsplug.backend.server_identity``) that is verified.
+        self.identity: Optional[Identity] = None
+        #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
+        self.strict = strict
+        self.handshake_done = False
+        #: Verification went on past an error OpenSSL finds after the strict checks (strict
+        #: mode only); ``_strict.chain_failure`` reports it once the lint has run.
+        self.deferred = False
+        #: Whether a trusted certificate could fail that lint (one callable per context).
+        self.trust_may_violate = trust_may_violate
+        #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, stashed error) during
+        #: the handshake; on a socket afterwards its shared ``_ocsp.OCSPOutcome``; or None.
+        self.ocsp: Any = None
+        #: Whether the context verifies the peer (None: ask the connection's context).
+        self.verifying = verifying
+        #: The context's memory of verified chains (``_chains``); None converts every time.
+        self.chains: Optional[ChainMemo] = None
+        #: The session offered for resumption (``_session.Resumption``), if any.
+        self.resumption: Optional[Resumption] = None
+        #: The trusted certificates (tlsCAFile) that may complete the chain: they name the
+        #: certificate that broke a strict rule (``explain_strict``).
+        self.trust = trust
+        #: The context's options, so an error's hint can say what the user set (situated_hint).
+        self.options: Optional[TLSOptions] = None
+        self._facts: Optional[ChainFacts] = None
 
     def chain_facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:
         """The verified chain's ``ChainFacts`` (certificates, DER, lint), None before it exists.
