@@ -23,7 +23,7 @@ from .clients import PAIRS, VARIANTS, available
 
 MiB = 1024 * 1024
 #: What ``--only`` can pick; all of them by default.
-SECTIONS = ("handshakes", "stapled", "bulk", "contexts", "s_time")
+SECTIONS = ("handshakes", "stapled", "bulk", "contexts", "s_time", "shapes", "aio")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -225,6 +225,12 @@ def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, Any], ca_file:
                           report.summary(created["cached"][v]), unit="µs")
     data["contexts"] = ctx
 
+    from . import sections  # certificate shapes x servers, tlsplug.aio (bench/sections.py)
+
+    if "shapes" in only:
+        data["shapes"] = sections.shapes(table, variants, pairs, s)
+    if "aio" in only:
+        data["aio"] = sections.aio(table, s)
     if "s_time" not in only:
         pass
     elif shutil.which("openssl"):
