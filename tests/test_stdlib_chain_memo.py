@@ -7,7 +7,7 @@ import socket
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
@@ -57,7 +57,7 @@ def _facts_of_connection(ctx: Any, srv: TLSServer) -> ChainFacts:
 
 
 @pytest.fixture
-def encodings(monkeypatch: pytest.MonkeyPatch) -> Iterator[List[int]]:
+def encodings(monkeypatch: pytest.MonkeyPatch) -> List[int]:
     """Counts the chains ``_chains`` encodes to DER (one entry per call)."""
     calls: List[int] = []
     real = _chains.as_der
@@ -67,7 +67,7 @@ def encodings(monkeypatch: pytest.MonkeyPatch) -> Iterator[List[int]]:
         return real(items)
 
     monkeypatch.setattr(_chains, "as_der", counting)
-    yield calls
+    return calls
 
 
 def test_same_chain_is_recognised_without_encoding(
@@ -97,18 +97,21 @@ def test_distinct_chains_get_their_own_facts(
             TLSServer(cert=leaves[1], timeout=TIMEOUT) as b:
         seen = [_facts_of_connection(ctx, srv) for srv in (a, b, a, b)]
     assert [f.ders[0] for f in seen] == [leaves[i].cert_der for i in (0, 1, 0, 1)]
-    assert seen[0] is seen[2] and seen[1] is seen[3] and seen[0] is not seen[1]
+    assert seen[0] is seen[2]
+    assert seen[1] is seen[3]
+    assert seen[0] is not seen[1]
 
 
 def test_known_chain_still_consults_the_ocsp_cache(issuer: CA, ca_file: str) -> None:
-    """A "revoked" verdict cached after a chain's facts were memoized refuses the next connection."""
+    """A "revoked" verdict cached after a chain was memoized refuses the next connection."""
     leaf = issuer.issue_cert("localhost")
     ctx = _context(ca_file)
     cache = ocsp.default_cache()
     with TLSServer(cert=leaf, timeout=TIMEOUT) as srv:
         facts = _facts_of_connection(ctx, srv)  # memoized: no responder, soft-fail
         prepared = facts.responders()
-        assert prepared is not None and prepared[3] == ()  # no responder URL to ask
+        assert prepared is not None
+        assert prepared[3] == ()  # no responder URL to ask
         key = prepared[2]
         start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
         revoked = ocsp.Verdict("revoked", "learned elsewhere", start,

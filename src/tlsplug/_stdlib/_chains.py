@@ -3,12 +3,14 @@
 The checks after a stdlib handshake (the newer-OpenSSL lint, OCSP) each need the chain.
 ``PeerChains`` reads each form of it from the connection at most once (every read encodes
 the certificates again); ``CHAINS`` remembers, per distinct verified chain, the parsed
-certificates, the lint verdict and the OCSP (leaf, issuer) pair - pure functions of the
-chain's bytes - so a pool reconnecting to the same servers parses and lints nothing twice.
-A chain seen recently is recognised by the certificate objects ``ssl`` already holds,
-without encoding them to DER and without a lock (``_ChainMemory.lookup``). It also answers for a resumed session, which shows no chain: the facts of the last verified
-chain with the same leaf (the issuer is what OCSP needs; ``find_issuer`` checked its
-signature, so a remembered issuer is only ever used for a leaf it really issued).
+certificates, the lint verdict, must-staple and the OCSP request (leaf, issuer, CertID,
+responder URLs) - pure functions of the chain's bytes - so a pool reconnecting to the same
+servers parses, lints and prepares nothing twice. A chain seen recently is recognised by
+the certificate objects ``ssl`` already holds, without encoding them to DER and without a
+lock (``_ChainMemory.lookup``). It also answers for a resumed session, which shows no
+chain: the facts of a verified chain with the same leaf (the issuer is what OCSP needs;
+``find_issuer`` checked its signature, so a remembered issuer is only ever used for a
+leaf it really issued).
 """
 
 from __future__ import annotations
