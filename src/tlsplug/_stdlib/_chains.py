@@ -214,9 +214,9 @@ class _ChainMemory:
         the to-be-signed bytes. Equal objects therefore have the same content, which is all
         the facts depend on; their ``hash()`` is not used (it digests the subject again).
         """
-        for chain, facts in self._recent:
+        for chain, known in self._recent:
             if chain == natives:
-                return facts
+                return known
         facts = self.facts(as_der(natives) or [])
         if facts is not None:
             with self._lock:
