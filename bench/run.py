@@ -27,7 +27,7 @@ from .clients import PAIRS, VARIANTS, available
 
 MiB = 1024 * 1024
 #: What ``--only`` can pick; all of them by default.
-SECTIONS = ("handshakes", "stapled", "bulk", "contexts", "s_time", "bridge")
+SECTIONS = ("handshakes", "stapled", "bulk", "contexts", "s_time", "bridge", "shapes", "aio")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -255,6 +255,13 @@ def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, Any], ca_file:
     if "bridge" in only:
         data["bridge"] = _bridge(table, s, ca_file, ports, handshake_ports)
 
+
+    from . import sections  # certificate shapes x servers, tlsplug.aio (bench/sections.py)
+
+    if "shapes" in only:
+        data["shapes"] = sections.shapes(table, variants, pairs, s)
+    if "aio" in only:
+        data["aio"] = sections.aio(table, s)
     if "s_time" not in only:
         pass
     elif shutil.which("openssl"):

@@ -46,10 +46,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_RESPONSE_SIZE",
+    "check_prepared",
     "check_responders",
     "check_responders_async",
     "describe",
     "ocsp_urls",
+    "prepare_responders",
     "redact_url",
 ]
 
@@ -262,7 +264,31 @@ def check_responders(
     """
     if not timeout > 0:
         raise ValueError("timeout must be a positive number of seconds")
-    certificate, issuer_cert, key, http_urls = _prepared(cert, issuer)
+    return check_prepared(_prepared(cert, issuer), timeout=timeout, cache=cache, backend=backend)
+
+
+def prepare_responders(cert: x509.Certificate, issuer: x509.Certificate) -> _Prepared:
+    """(cert, issuer, CertID, HTTP responder URLs): what :func:`check_prepared` takes.
+
+    A pure function of the two certificates: a backend keeps it with the chain it came from
+    (one decision per distinct chain) and hands it to :func:`check_prepared` every handshake.
+    """
+    return _prepared(cert, issuer)
+
+
+def check_prepared(
+    prepared: _Prepared,
+    *,
+    timeout: float,
+    cache: Optional[OCSPCache] = None,
+    backend: Optional[str] = None,
+) -> Verdict:
+    """:func:`check_responders` for what :func:`prepare_responders` returned.
+
+    The cache is consulted on every call, a leaf naming no responder included: another
+    context may have learned "revoked" from a staple since.
+    """
+    certificate, issuer_cert, key, http_urls = prepared
     store = default_cache() if cache is None else cache
     cached = store.get(key)
     if cached is not None:

@@ -104,15 +104,7 @@ class StdlibContext:
                     raise refusal from exc
                 _reraise(exc, lambda: tls.cipher() is not None, self.options)
                 raise
-            peer = PeerChains(tls)  # each form of the chain read from ssl once
-            # _lint.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
-            check_chain_after_handshake(tls, self.options, peer, self.crls)
-            if post_check is not None:
-                check_hostname_after_handshake(peer.leaf(), post_check)
-            # OCSP (_ocsp.py): must-staple fails closed, responders within ocsp_timeout.
-            tracker = StdlibOCSP(self.options)
-            tracker.after_handshake(tls, peer)
-            tracker.finish_sync()
+            tracker = self._after_handshake(tls, post_check)
         except BaseException:
             tls.close()
             raise
@@ -120,6 +112,19 @@ class StdlibContext:
         wrapped._ocsp = outcome(tracker)  # decided: one shared object per verdict
         wrapped._options = self.options
         return wrapped
+
+    def _after_handshake(self, tls: ssl.SSLSocket, post_check: Optional[str]) -> StdlibOCSP:
+        """Every check after a blocking handshake; the connection's OCSP step (bench/hotpath.py)."""
+        peer = PeerChains(tls)  # each form of the chain read from ssl once
+        # _lint.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
+        check_chain_after_handshake(tls, self.options, peer, self.crls)
+        if post_check is not None:
+            check_hostname_after_handshake(peer.leaf(), post_check)
+        # OCSP (_ocsp.py): must-staple fails closed, responders within ocsp_timeout.
+        tracker = StdlibOCSP(self.options)
+        tracker.after_handshake(tls, peer)
+        tracker.finish_sync()
+        return tracker
 
     def wrap_buffers(self, server_hostname: Optional[str] = None) -> StdlibTLSBuffer:
         """A sans-IO connection with the same checks as ``wrap_socket``."""

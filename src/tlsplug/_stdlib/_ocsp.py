@@ -27,10 +27,7 @@ import functools
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
-
-if TYPE_CHECKING:
-    from cryptography import x509
+from typing import Any, Dict, Optional
 
 from tlsplug.backend import ConfigurationError, TLSOptions
 
@@ -55,10 +52,22 @@ _NO_CHAIN_REASON = (
 _warned_no_chain = threading.Event()
 
 
+def _must_staple_refusal() -> ConfigurationError:
+    return ConfigurationError(
+        "the server's certificate requires OCSP stapling (TLS feature status_request, "
+        "RFC 7633), which Python's ssl module cannot request or check; refusing the "
+        "connection rather than skipping a check the certificate demands",
+        code="unsupported-option",
+        backend=BACKEND_NAME,
+        option="tlsBackend",
+        hint=_MUST_STAPLE_HINT,
+    )
+
+
 class StdlibOCSP:
     """The post-handshake OCSP step of one connection (socket or sans-IO object)."""
 
-    __slots__ = ("_chain", "_pair", "defer", "done", "options", "verdict")
+    __slots__ = ("_chain", "_prepared", "defer", "done", "options", "verdict")
 
     def __init__(self, options: TLSOptions) -> None:
         """Nothing decided yet; ``defer`` is set by ``tlsplug.aio`` (the DeferredOCSP hook)."""
@@ -67,7 +76,7 @@ class StdlibOCSP:
         self.done = False
         self.verdict: Any = None
         self._chain: Optional[Any] = None  # set when the responders remain to be asked
-        self._pair: Optional[Tuple[x509.Certificate, x509.Certificate]] = None
+        self._prepared: Any = None  # ChainFacts.responders(), when the chain gave one
 
     def after_handshake(self, conn: Any, peer: PeerChains) -> None:
         """Decide what needs no network; raise for must-staple; keep the responder step.
@@ -80,6 +89,15 @@ class StdlibOCSP:
         if not options.check_ocsp_stapling:
             self.record(None)
             return
+        facts = peer.facts() if HAS_VERIFIED_CHAIN else None
+        if facts is not None and options.check_ocsp_endpoint:
+            verified = peer.verified()
+            if verified:  # a full handshake: every answer is in the chain's facts
+                if facts.must_staple():
+                    raise _must_staple_refusal()
+                self._chain = verified
+                self._prepared = facts.responders()
+                return
         from tlsplug import ocsp  # cryptography only when OCSP is on and a peer was verified
 
         verified = peer.verified() if HAS_VERIFIED_CHAIN else None
@@ -87,17 +105,8 @@ class StdlibOCSP:
         if not leaf:
             self.record(None)
             return
-        facts = peer.facts() if HAS_VERIFIED_CHAIN else None
-        if ocsp.must_staple(facts.certs[0] if facts is not None else leaf):
-            raise ConfigurationError(
-                "the server's certificate requires OCSP stapling (TLS feature status_request, "
-                "RFC 7633), which Python's ssl module cannot request or check; refusing the "
-                "connection rather than skipping a check the certificate demands",
-                code="unsupported-option",
-                backend=BACKEND_NAME,
-                option="tlsBackend",
-                hint=_MUST_STAPLE_HINT,
-            )
+        if facts.must_staple() if facts is not None else ocsp.must_staple(leaf):
+            raise _must_staple_refusal()
         if not HAS_VERIFIED_CHAIN:
             if not _warned_no_chain.is_set():
                 _warned_no_chain.set()
@@ -114,8 +123,9 @@ class StdlibOCSP:
             self.record(ocsp.post_handshake_check(**self._kwargs(chain)))  # no network
             return
         self._chain = chain
-        # What post_handshake_check would work out from the chain, remembered with it.
-        self._pair = facts.ocsp_pair() if facts is not None else None
+        # What post_handshake_check would work out from the chain (issuer, CertID, responder
+        # URLs), remembered with it: one decision per distinct chain (_chains.py).
+        self._prepared = facts.responders() if facts is not None else None
 
     def _kwargs(self, chain: Any) -> Dict[str, Any]:
         return {
@@ -136,14 +146,16 @@ class StdlibOCSP:
         """Ask the responders now, blocking up to ``ocsp_timeout`` (blocking callers)."""
         if self.done or self._chain is None:
             return
-        from tlsplug import ocsp
+        if self._prepared is not None:
+            from tlsplug._ocsp_fetch import check_prepared
 
-        if self._pair is not None:
-            leaf, issuer = self._pair
-            self.record(ocsp.check_responders(
-                leaf, issuer, timeout=self.options.ocsp_timeout, backend=BACKEND_NAME
+            # Still consults the OCSP cache: another context may have learned "revoked".
+            self.record(check_prepared(
+                self._prepared, timeout=self.options.ocsp_timeout, backend=BACKEND_NAME
             ))
             return
+        from tlsplug import ocsp
+
         self.record(ocsp.post_handshake_check(**self._kwargs(self._chain)))
 
     def finish_nowait(self) -> None:
@@ -153,8 +165,8 @@ class StdlibOCSP:
             return
         from tlsplug import ocsp
 
-        if self._pair is not None:
-            leaf, issuer = self._pair
+        if self._prepared is not None:
+            leaf, issuer = self._prepared[0], self._prepared[1]  # (cert, issuer, CertID, URLs)
             self.record(ocsp.check_responders_nowait(
                 leaf, issuer, timeout=self.options.ocsp_timeout, backend=BACKEND_NAME
             ))
@@ -166,7 +178,7 @@ class StdlibOCSP:
         self.verdict = verdict
         self.done = True
         self._chain = None
-        self._pair = None
+        self._prepared = None
 
     @property
     def status(self) -> Optional[str]:

@@ -4,8 +4,17 @@ A pool reconnects to the same few servers, which present the same chain every ti
 OpenSSL verified a chain, the checks tlsplug adds (the strict lint, the OCSP plumbing) need
 it as ``cryptography`` certificates; converting costs an encode and a parse per certificate,
 and the checks' own caches only hit when they see the *same* objects. So each verified
-chain is identified by the SHA-256 fingerprints of its certificates (``X509_digest``, in C)
+chain is identified by the SHA-1 fingerprints of its certificates (``X509_digest``, in C),
 and the converted certificates, their DER and the lint verdict are kept per fingerprint.
+
+Why SHA-1: OpenSSL computes it while verifying (``ossl_x509v3_cache_extensions``) and
+``X509_digest`` returns that cached value for SHA-1 (crypto/x509/x_all.c), where SHA-256
+hashed every certificate again on every handshake. It identifies certificates OpenSSL
+has just verified, each signed by its issuer: two of them with the same digest and
+different contents would need a SHA-1 collision across a CA's signature - and all the
+memo derives (lint verdict, must-staple, the OCSP request) would then only apply to a
+certificate that CA signed. It is the same digest ``X509_cmp`` compares first, which
+the stdlib backend's memo relies on (src/tlsplug/_stdlib/_chains.py).
 Only what is a pure function of the chain's bytes is kept: OCSP verdicts still go through
 the OCSP cache, whose entries expire.
 """
@@ -24,19 +33,19 @@ from tlsplug.backend import limits_violation, newer_violation, strict_violation
 
 __all__ = ["ChainFacts", "ChainMemo"]
 
-Fingerprint = Tuple[bytes, ...]
+Fingerprint = bytes  # the SHA-1 digests of the chain's certificates, leaf first, joined
 
 try:
     from OpenSSL._util import ffi as _ffi
     from OpenSSL._util import lib as _lib
 
-    _SHA256: Any = _lib.EVP_get_digestbyname(b"sha256")
-    _NATIVE = bool(_SHA256) and all(
+    _SHA1: Any = _lib.EVP_get_digestbyname(b"sha1")
+    _NATIVE = bool(_SHA1) and all(
         hasattr(_lib, name)
         for name in ("X509_digest", "SSL_get0_verified_chain", "sk_X509_num", "sk_X509_value")
     )
 except (ImportError, AttributeError):  # pragma: no cover - bindings without these symbols
-    _ffi = _lib = _SHA256 = None
+    _ffi = _lib = _SHA1 = None
     _NATIVE = False
 
 
@@ -71,14 +80,19 @@ def _fingerprint(conn: SSL.Connection) -> Optional[Fingerprint]:
     stack = _lib.SSL_get0_verified_chain(conn._ssl)  # borrowed; NULL before verification
     if stack == _ffi.NULL:
         return None
-    out = []
-    digest = _ffi.new("unsigned char[]", 64)
-    size = _ffi.new("unsigned int *")
-    for i in range(_lib.sk_X509_num(stack)):
-        if not _lib.X509_digest(_lib.sk_X509_value(stack, i), _SHA256, digest, size):
-            return None  # pragma: no cover - OpenSSL out of memory: skip the memo
-        out.append(_ffi.buffer(digest, size[0])[:])
-    return tuple(out) or None
+    count = _lib.sk_X509_num(stack)
+    if count <= 0:
+        return None
+    digests = _ffi.new("unsigned char[]", _SHA1_SIZE * count)  # one allocation per chain
+    for i in range(count):
+        if not _lib.X509_digest(
+            _lib.sk_X509_value(stack, i), _SHA1, digests + _SHA1_SIZE * i, _ffi.NULL
+        ):
+            return None  # pragma: no cover - no SHA-1 (e.g. a FIPS build): skip the memo
+    return bytes(_ffi.buffer(digests))
+
+
+_SHA1_SIZE = 20
 
 
 class ChainMemo:
@@ -105,7 +119,7 @@ class ChainMemo:
         if not chain:
             return None  # not verified (yet): ask again next time, never remember "none"
         facts = ChainFacts(chain)
-        if key is not None and len(key) == len(chain):
+        if key is not None and len(key) == _SHA1_SIZE * len(chain):
             with self._lock:
                 self._facts[key] = facts
                 while len(self._facts) > self.maxsize:
