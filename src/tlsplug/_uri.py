@@ -108,6 +108,13 @@ def _decode(raw: str, what: str) -> str:
         ) from exc
 
 
+def _decode_or_none(raw: str) -> Optional[str]:
+    try:
+        return unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 class URIParts(NamedTuple):
     """Where a connection string's parts are: scheme, userinfo, host list and query."""
 
@@ -272,7 +279,8 @@ def _uri_values(pairs: List[Tuple[str, str]]) -> Dict[str, Any]:
             continue  # the driver's own options: not ours to judge, nor to decode
         lower = raw_key.lower()
         if lower not in _KEYS and lower not in _LEGACY and lower not in _UNSUPPORTED_LEGACY:
-            raise _unknown(raw_key)
+            # The value only picks the hint of a libpq sslmode (never echoed otherwise).
+            raise _unknown(raw_key, _decode_or_none(raw_value))
         value = _decode(raw_value, raw_key)
         if lower in last:
             # Connection-string spec, "Repeated Keys": a warning SHOULD be raised.

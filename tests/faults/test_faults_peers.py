@@ -393,6 +393,14 @@ class _RenegotiatingServer:
         """Connections whose client refused the renegotiation."""
         return sum("no renegotiation" in line for line in self.lines)
 
+    def wait_for_refusals(self, count: int) -> int:
+        """The refusals seen once ``count`` are logged or TIMEOUT passed (s_server's output
+        may trail the client's error)."""
+        deadline = time.monotonic() + TIMEOUT * 2
+        while self.refusals < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.refusals
+
     def stop(self) -> None:
         """Kill the process, wait for it and for the output reader; remove the files."""
         self._proc.kill()
@@ -424,9 +432,10 @@ def test_server_renegotiation_is_refused(world: World) -> None:
                         got[name] = (data, "data", "")
                     except TLSError as exc:
                         got[name] = (b"", exc.code, exc.message)
+            refusals = server.wait_for_refusals(len(got))
         finally:
             server.stop()
-        assert server.refusals == len(got), server.lines[-10:]
+        assert refusals == len(got), server.lines[-10:]
         return got
 
     got = bounded(run, LIMIT)

@@ -22,7 +22,7 @@ from typing import Any, Coroutine, FrozenSet, List, Optional, Tuple, TypeVar
 import pytest
 
 import tlsplug
-from tlsplug.backend import Feature, SecurityWarning, TLSOptions
+from tlsplug.backend import Feature, SecurityWarning, TLSError, TLSOptions
 
 from ._conformance_support import TIMEOUT
 from .conformance import BackendConformance
@@ -249,6 +249,8 @@ class SSLContextConformance(BackendConformance):
     """:class:`BackendConformance` through ``create_ssl_context``, per ``transport``."""
 
     _transport = "wrap_socket"
+    #: ``ssl.SSLSocket`` and asyncio's transport raise ``OSError`` subclasses after close.
+    CLOSED_SEND_ERRORS = (OSError, TLSError)
 
     @pytest.fixture(params=TRANSPORTS)
     def transport(self, request: pytest.FixtureRequest) -> str:

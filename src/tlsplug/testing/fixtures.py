@@ -33,7 +33,10 @@ THREAD_GRACE = 3.0
 
 LINGERING_THREADS: Dict[str, str] = {
     "tlsplug-ocsp": "a responder query abandoned at its deadline ends at that deadline "
-    "(tlsplug.ocsp.check_responders returns first by design)",
+    "(tlsplug.ocsp.check_responders returns first by design); a background question "
+    "(tlsplug-ocsp-background, asyncio's nowait check) ends at its own deadline",
+    "tlsplug-bridge-loop": "the bridged conformance suite's one event loop "
+    "(tlsplug.testing.bridge_conformance) serves every asyncio test of the session",
 }
 """Daemon threads that may outlive a test, by name prefix, with the reason."""
 
