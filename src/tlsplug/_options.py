@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 import sys
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, ClassVar, Collection, Dict, Mapping, Optional, Tuple, Union
 
 from ._errors import ConfigurationError
 
@@ -93,6 +93,24 @@ def _fail(
     return ConfigurationError(f"{option}: {message}", code=code, option=option, hint=hint)
 
 
+def conflict_error(present: Collection[str]) -> Optional[ConfigurationError]:
+    """The error for the first pair of ``_CONFLICTS`` whose fields are both in ``present``.
+
+    One rule for connection strings and keywords, checked before any value is judged: the
+    URI-options specification makes these pairs errors when *present*, whatever their values.
+    """
+    for first, second in _CONFLICTS:
+        if first in present and second in present:
+            return _fail(
+                URI_NAMES[first],
+                f"cannot be combined with {URI_NAMES[second]}"
+                + (" (tlsInsecure already implies it)" if first == "insecure" else ""),
+                code="conflicting-options",
+                hint=f"Give {URI_NAMES[first]} or {URI_NAMES[second]}, not both.",
+            )
+    return None
+
+
 def _alpn(value: Any) -> Optional[Tuple[str, ...]]:
     """``alpn_protocols`` as a tuple of names each backend can offer, or the error."""
     if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
@@ -161,6 +179,11 @@ class TLSOptions(_HashMemo):
     uri_names: ClassVar[Mapping[str, str]] = URI_NAMES
 
     def __post_init__(self) -> None:
+        conflict = conflict_error(
+            {name for pair in _CONFLICTS for name in pair if getattr(self, name) is not None}
+        )
+        if conflict is not None:
+            raise conflict
         for name in BOOL_FIELDS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
@@ -255,15 +278,6 @@ class TLSOptions(_HashMemo):
 
     def _check_rules(self) -> None:
         self._check_trust_and_identity()
-        for first, second in _CONFLICTS:
-            if getattr(self, first) is not None and getattr(self, second) is not None:
-                raise _fail(
-                    URI_NAMES[first],
-                    f"cannot be combined with {URI_NAMES[second]}"
-                    + (" (tlsInsecure already implies it)" if first == "insecure" else ""),
-                    code="conflicting-options",
-                    hint=f"Give {URI_NAMES[first]} or {URI_NAMES[second]}, not both.",
-                )
         if self.crl_file is not None:
             for name in _CRL_USELESS_WITH:
                 if getattr(self, name):

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Type, 
 from urllib.parse import unquote_to_bytes
 
 from ._errors import ConfigurationError, OptionWarning
-from ._options import _CONFLICTS, PROFILES, TRUST_STORES, URI_BOOL_FIELDS, URI_NAMES
+from ._options import PROFILES, TRUST_STORES, URI_BOOL_FIELDS, URI_NAMES, conflict_error
 
 __all__ = ["URIParts", "parse_options", "parse_txt_record", "split_uri"]
 
@@ -312,15 +312,10 @@ def _uri_values(pairs: List[Tuple[str, str]]) -> Dict[str, Any]:
         valid = _uri_value(field, key, value)
         if valid is not None:
             out[field] = valid
-    for first, second in _CONFLICTS:
-        # "Present, whatever their values": an invalid value is ignored, not absent.
-        if first in present and second in present:
-            raise ConfigurationError(
-                f"{URI_NAMES[first]}: cannot be combined with {URI_NAMES[second]}"
-                + (" (tlsInsecure already implies it)" if first == "insecure" else ""),
-                code="conflicting-options",
-                option=URI_NAMES[first],
-            )
+    # "Present, whatever their values": an invalid value is ignored, not absent.
+    conflict = conflict_error(present)
+    if conflict is not None:
+        raise conflict
     return out
 
 
