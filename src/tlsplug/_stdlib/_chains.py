@@ -192,7 +192,7 @@ class ChainFacts:
     def responders(self) -> Any:
         """``prepare_responders`` of ``ocsp_pair`` (CertID, URLs); None without an issuer."""
         if self._responders is _UNSET:
-            from tlsplug._ocsp_fetch import prepare_responders
+            from tlsplug.ocsp._fetch import prepare_responders
 
             pair = self.ocsp_pair()
             self._responders = prepare_responders(*pair) if pair is not None else None
