@@ -35,13 +35,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Optional, Tuple, TypeVar, Union
 
-from ._protocol import DeferredOCSP, TLSProtocol, TLSTransport
 from .._connect import connect_error
 from .._errors import ConfigurationError, HandshakeError, TLSError
 from .._hostname import server_identity
 from .._options import TLSOptions
 from .._protocols import ClientContext, Feature
 from .._registry import create_context, get_backend
+from ._protocol import DeferredOCSP, TLSProtocol, TLSTransport
 
 __all__ = ["open_connection", "start_tls", "upgrade"]
 

@@ -42,9 +42,9 @@ import asyncio
 import contextlib
 from typing import Any, Callable, Dict, List, Optional
 
-from ._transport import READ_SIZE, WRITE_SLICE, DeferredOCSP, TLSTransport, lost_error
 from .._errors import HandshakeError, TLSError
 from .._protocols import TLSBuffer, WantReadError, WantWriteError
+from ._transport import READ_SIZE, WRITE_SLICE, DeferredOCSP, TLSTransport, lost_error
 
 __all__ = ["READ_SIZE", "WRITE_SLICE", "DeferredOCSP", "TLSProtocol", "TLSTransport"]
 

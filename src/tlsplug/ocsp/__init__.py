@@ -39,6 +39,7 @@ import logging
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Tuple, Union
 
 from .._errors import error_for_code
+from .._options import TLSOptions
 from ._cache import CacheStats, OCSPCache, default_cache
 from ._fetch import (
     MAX_RESPONSE_SIZE,
@@ -71,7 +72,6 @@ from ._verify import (
     must_staple,
     verify_response,
 )
-from .._options import TLSOptions
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Any, Optional, Set
 
 from ._cache import default_cache
 from ._fetch import _prepared, _revoked_error, check_responders, describe
@@ -23,7 +23,6 @@ from ._types import RESPONDER_TIMEOUT, CertIDKey, Verdict
 if TYPE_CHECKING:
     from ._cache import OCSPCache
     from ._verify import CertLike
-    from .._options import TLSOptions
 
 __all__ = ["check_responders_nowait"]
 
