@@ -165,7 +165,7 @@ class ChainFacts:
     def violation(self) -> Optional[Tuple[int, int]]:
         """``newer_violation`` of the chain: (X509_V_ERR, depth) or None."""
         if self._violation is _UNSET:
-            from tlsplug.backend import newer_violation
+            from tlsplug.backend.openssl import newer_violation
 
             self._violation = newer_violation(self.certs)
         violation: Optional[Tuple[int, int]] = self._violation
