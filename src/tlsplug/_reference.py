@@ -24,8 +24,8 @@ from ._errors import (
     TLSError,
     error_for_code,
 )
-from ._options import URI_NAMES, TLSOptions
-from ._optionspec import OPTION_MEANINGS
+from ._options import TLSOptions
+from ._optionspec import OPTION_MEANINGS, URI_NAMES
 
 __all__ = [
     "OPTION_MEANINGS",
