@@ -168,7 +168,11 @@ _MOVED = tuple(tlsplug.backend.openssl.__all__)
 def test_backend_contract_exports_nothing_openssl_specific() -> None:
     """``tlsplug.backend.__all__`` and ``tlsplug.backend.openssl.__all__`` share no name."""
     assert not set(tlsplug.backend.__all__) & set(_MOVED)
-    assert set(tlsplug.backend.__all__) | set(_MOVED) == set(_BACKEND_NAMES_BEFORE)
+
+
+def test_no_backend_name_disappeared() -> None:
+    """Every name ``tlsplug.backend`` exported is exported by it or by its OpenSSL module."""
+    assert set(_BACKEND_NAMES_BEFORE) <= set(tlsplug.backend.__all__) | set(_MOVED)
 
 
 @pytest.mark.parametrize("name", _MOVED)
