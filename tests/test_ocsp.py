@@ -199,7 +199,7 @@ def test_signature_checked_once_per_distinct_response(
     h: Hierarchy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same response bytes are parsed and signature-checked once; new bytes again."""
-    from tlsplug import _ocsp_verify
+    from tlsplug.ocsp import _verify as _ocsp_verify
 
     calls: List[int] = []
     real = _ocsp_verify._verify_signature

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tlsplug.backend import HANDSHAKE_FAILURE_ALERT_REASONS, reason_token
+from tlsplug.backend.openssl import HANDSHAKE_FAILURE_ALERT_REASONS, reason_token
 
 
 @pytest.mark.parametrize(

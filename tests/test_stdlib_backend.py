@@ -20,9 +20,6 @@ from tlsplug._stdlib import StdlibContext, backend
 from tlsplug._stdlib._sslcontext import build_ssl_context
 from tlsplug._stdlib._translate import translate
 from tlsplug.backend import (
-    LEGACY_CIPHERS,
-    MODERN_CIPHERS,
-    TLS13_CIPHERSUITES,
     Backend,
     CertificateError,
     ClientContext,
@@ -35,6 +32,7 @@ from tlsplug.backend import (
     WantReadError,
     load_materials,
 )
+from tlsplug.backend.openssl import LEGACY_CIPHERS, MODERN_CIPHERS, TLS13_CIPHERSUITES
 from tlsplug.testing.pki import CA, LeafCert
 from tlsplug.testing.servers import TLSServer
 

@@ -16,7 +16,7 @@ import pytest
 
 import tlsplug
 from tlsplug import CertificateError, ConfigurationError, SecurityWarning, TLSOptions
-from tlsplug.backend import STRICT_RULES
+from tlsplug.backend.openssl import STRICT_RULES
 from tlsplug.testing import CA, LeafCert, TLSServer
 
 BLIND_TO_PEER_CHAIN = (

@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 def _sources() -> List[str]:
     """The files the generated tables are made from, and this extension."""
     package = Path(_reference.__file__).parent
-    names = ["_reference.py", "_options.py", "_errors.py", "_uri.py", "__main__.py"]
+    names = [
+        "_reference.py", "_optionspec.py", "_options.py", "_errors.py", "_uri.py", "__main__.py"
+    ]
     files = [package / name for name in names] + sorted((package / "_cli").glob("*.py"))
     return [str(path) for path in files if path.exists()] + [__file__]
 
@@ -114,8 +116,10 @@ class OptionTable(_Generated):
         rows: list[list[Cell]] = []
         for info in _reference.option_reference():
             if not info.meaning:
-                logger.warning("TLSOptions.%s has no meaning in tlsplug._reference.OPTION_MEANINGS",
-                               info.field, location=self.get_location())
+                logger.warning(
+                    "TLSOptions.%s has no meaning in tlsplug._optionspec.OPTION_MEANINGS",
+                    info.field, location=self.get_location(),
+                )
             # Key and field, type and default share a cell: the identifiers are long, and
             # five columns leave the meaning a sliver of the page.
             rows.append([

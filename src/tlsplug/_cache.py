@@ -31,7 +31,8 @@ import time
 from typing import Callable, Dict, Hashable, List, Optional, Tuple
 
 from ._materials import MAX_FILE_SIZE
-from ._options import FILE_FIELDS, TLSOptions
+from ._options import TLSOptions
+from ._optionspec import FILE_FIELDS
 from ._protocols import ClientContext
 
 __all__ = ["ContextCache", "Fingerprint", "context_cache", "entry_points_fingerprint"]

@@ -6,61 +6,23 @@ import dataclasses
 import math
 import os
 import sys
-from typing import Any, ClassVar, Collection, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
 
 from ._errors import ConfigurationError
+from ._optionspec import (
+    _CONFLICTS,
+    BOOL_FIELDS,
+    DATA_FIELDS,
+    FILE_FIELDS,
+    PROFILES,
+    TRUST_STORES,
+    URI_NAMES,
+    conflict_error,
+)
+from ._uri import parse_options
 
 __all__ = ["PROFILES", "TLSOptions"]
 
-PROFILES = ("modern", "legacy")
-
-# field name -> connection-string spelling (docs/design.md, "Options").
-URI_NAMES: Dict[str, str] = {
-    "enabled": "tls",
-    "ca_file": "tlsCAFile",
-    "certificate_key_file": "tlsCertificateKeyFile",
-    "certificate_key_file_password": "tlsCertificateKeyFilePassword",
-    "crl_file": "tlsCRLFile",
-    "insecure": "tlsInsecure",
-    "allow_invalid_certificates": "tlsAllowInvalidCertificates",
-    "allow_invalid_hostnames": "tlsAllowInvalidHostnames",
-    "disable_ocsp_endpoint_check": "tlsDisableOCSPEndpointCheck",
-    "disable_certificate_revocation_check": "tlsDisableCertificateRevocationCheck",
-    "backend": "tlsBackend",
-    "profile": "tlsProfile",
-    "strict_x509": "tlsStrictX509",
-    # tlsplug extensions in the tls* style (docs/howto/trust-sources.md).
-    "ca_dir": "tlsCADirectory",
-    "private_key_file": "tlsPrivateKeyFile",
-    "trust_store": "tlsTrustStore",
-}
-#: Fields given in memory, never in a connection string (they hold certificates and keys).
-DATA_FIELDS = ("ca_data", "certificate_key_data")
-#: Where trusted roots come from when no tlsCAFile/ca_data/tlsCADirectory is given.
-TRUST_STORES = ("default", "system", "certifi", "os")
-BOOL_FIELDS = (
-    "enabled",
-    "insecure",
-    "allow_invalid_certificates",
-    "allow_invalid_hostnames",
-    "disable_ocsp_endpoint_check",
-    "disable_certificate_revocation_check",
-)
-# Booleans with a default (never "not given"): read from a URI like the others.
-URI_BOOL_FIELDS = (*BOOL_FIELDS, "strict_x509")
-FILE_FIELDS = ("ca_file", "certificate_key_file", "crl_file", "private_key_file", "ca_dir")
-
-# Pairs that may not both be *present*, whatever their values: the MongoDB URI-options
-# specification (source/uri-options/uri-options.md, "tlsInsecure and ...").
-_CONFLICTS: Tuple[Tuple[str, str], ...] = (
-    ("insecure", "allow_invalid_certificates"),
-    ("insecure", "allow_invalid_hostnames"),
-    ("insecure", "disable_ocsp_endpoint_check"),
-    ("insecure", "disable_certificate_revocation_check"),
-    ("allow_invalid_certificates", "disable_ocsp_endpoint_check"),
-    ("allow_invalid_certificates", "disable_certificate_revocation_check"),
-    ("disable_ocsp_endpoint_check", "disable_certificate_revocation_check"),
-)
 # Relaxing the strict X.509 rules of a chain that is never verified is a mistake, like a CRL
 # that is never consulted (docs/design.md, "Additions").
 _STRICT_USELESS_WITH = ("insecure", "allow_invalid_certificates")
@@ -91,24 +53,6 @@ def _fail(
     option: str, message: str, code: str = "invalid-option", hint: Optional[str] = None
 ) -> ConfigurationError:
     return ConfigurationError(f"{option}: {message}", code=code, option=option, hint=hint)
-
-
-def conflict_error(present: Collection[str]) -> Optional[ConfigurationError]:
-    """The error for the first pair of ``_CONFLICTS`` whose fields are both in ``present``.
-
-    One rule for connection strings and keywords, checked before any value is judged: the
-    URI-options specification makes these pairs errors when *present*, whatever their values.
-    """
-    for first, second in _CONFLICTS:
-        if first in present and second in present:
-            return _fail(
-                URI_NAMES[first],
-                f"cannot be combined with {URI_NAMES[second]}"
-                + (" (tlsInsecure already implies it)" if first == "insecure" else ""),
-                code="conflicting-options",
-                hint=f"Give {URI_NAMES[first]} or {URI_NAMES[second]}, not both.",
-            )
-    return None
 
 
 def _alpn(value: Any) -> Optional[Tuple[str, ...]]:
@@ -413,8 +357,6 @@ class TLSOptions(_HashMemo):
     @classmethod
     def parse(cls, uri: Optional[str] = None, /, **kwargs: Any) -> TLSOptions:
         """Build options from a connection string (or ``None``) and keyword overrides."""
-        from ._uri import parse_options
-
         return parse_options(cls, uri, kwargs)
 
     def to_uri_options(self) -> Dict[str, Union[bool, str]]:

@@ -3,7 +3,7 @@
 The documentation renders these tables (docs/_ext/tlsplug_reference.py) instead of copying
 them, so a field added to ``TLSOptions``, a code added to the exception tree or a subcommand
 added to the CLI appears in the reference by itself; ``tests/docs`` fails when one of them has
-no meaning written here. The CLI can use the same words.
+no meaning written (the options' meanings live in ``_optionspec``, which the CLI reads too).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dataclasses
 import io
 import os
 import re
-from typing import Dict, Iterator, List, Mapping, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 from ._errors import (
     ALL_CODES,
@@ -24,7 +24,8 @@ from ._errors import (
     TLSError,
     error_for_code,
 )
-from ._options import URI_NAMES, TLSOptions
+from ._options import TLSOptions
+from ._optionspec import OPTION_MEANINGS, URI_NAMES
 
 __all__ = [
     "OPTION_MEANINGS",
@@ -37,83 +38,6 @@ __all__ = [
     "legacy_option_reference",
     "option_reference",
 ]
-
-# field -> what it means, one or two sentences, Markdown-free (the docs render it as text).
-# Entries for fields that do not exist (yet) are ignored; a field without an entry fails
-# tests/docs/test_docs_reference.py.
-OPTION_MEANINGS: Mapping[str, str] = {
-    "enabled": (
-        "TLS on or off. Options that need TLS turn it on; a mongodb+srv:// connection "
-        "string turns it on unless tls/ssl is given."
-    ),
-    "ca_file": "PEM bundle of trusted root certificates; replaces the system store.",
-    "certificate_key_file": "PEM file with the client certificate and its private key.",
-    "certificate_key_file_password": (
-        "Password of that private key. Never shown in repr/str of the options, in errors, "
-        "logs or CLI output."
-    ),
-    "crl_file": (
-        "CRL in PEM or DER, checked against the server's certificate; OCSP is then off."
-    ),
-    "insecure": (
-        "No chain check, no hostname check, no OCSP: the same as allowing invalid "
-        "certificates and invalid hostnames. Warns (SecurityWarning)."
-    ),
-    "allow_invalid_certificates": (
-        "No chain verification and no OCSP; the hostname is still checked. Traffic is "
-        "encrypted but the server is not authenticated."
-    ),
-    "allow_invalid_hostnames": (
-        "No hostname / IP address check; the chain is still verified."
-    ),
-    "disable_ocsp_endpoint_check": (
-        "Never contact OCSP responders; a stapled OCSP response is still checked."
-    ),
-    "disable_certificate_revocation_check": (
-        "No revocation check at all: no OCSP (stapled or responder) and no CRL."
-    ),
-    "backend": (
-        "Backend name (stdlib, pyopenssl, ...) or auto. Unset: $TLSPLUG_BACKEND, else auto "
-        "(the installed backend of highest priority)."
-    ),
-    "profile": (
-        "modern (TLS 1.2+, forward-secret AEAD suites, strict X.509) or legacy (TLS 1.0+, "
-        "CBC suites at security level 0, for servers older than 2018; warns)."
-    ),
-    "ocsp_timeout": (
-        "Seconds for all OCSP responder requests of one handshake together."
-    ),
-    "session_resumption": (
-        "Resume the last TLS session per (host, port, server name) on the next connection."
-    ),
-    # Fields of the driver bridge and trust sources (docs/design.md, "Additions").
-    "alpn_protocols": "ALPN protocol names to offer, e.g. (\"h2\", \"http/1.1\").",
-    "ca_data": (
-        "PEM text (one or more certificates) or PEM/DER bytes, trusted in addition to "
-        "ca_file."
-    ),
-    "ca_dir": (
-        "Directory of CA certificates: OpenSSL's hashed layout or plain *.pem / *.crt files."
-    ),
-    "certificate_key_data": (
-        "PEM text or bytes with the client certificate (chain) and its key; conflicts with "
-        "certificate_key_file. Never written to a persistent file."
-    ),
-    "private_key_file": (
-        "The client's private key in its own file; certificate_key_file then holds the "
-        "certificate(s)."
-    ),
-    "trust_store": (
-        "Where trusted roots come from: default (system store, certifi when it is empty), "
-        "system, certifi, or os (the truststore package)."
-    ),
-    "strict_x509": (
-        "True by default; false turns off only the strict-profile certificate rules "
-        "(X509_STRICT and tlsplug's lint) and warns. Protocol, ciphers, hostname, "
-        "revocation and OCSP policy stay."
-    ),
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class OptionInfo:

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Type, 
 from urllib.parse import unquote_to_bytes
 
 from ._errors import ConfigurationError, OptionWarning
-from ._options import PROFILES, TRUST_STORES, URI_BOOL_FIELDS, URI_NAMES, conflict_error
+from ._optionspec import PROFILES, TRUST_STORES, URI_BOOL_FIELDS, URI_NAMES, conflict_error
 
 __all__ = ["URIParts", "parse_options", "parse_txt_record", "split_uri"]
 

@@ -29,13 +29,8 @@ import pytest
 from cryptography import x509
 
 import tlsplug
-from tlsplug.backend import (
-    CertificateError,
-    SecurityWarning,
-    TLSError,
-    TLSOptions,
-    certificate_violation,
-)
+from tlsplug.backend import CertificateError, SecurityWarning, TLSError, TLSOptions
+from tlsplug.backend.openssl import certificate_violation
 from tlsplug.testing.differential import handshake_in_memory
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"  # vendored: tests/vectors/README.md
@@ -150,7 +145,7 @@ def backend_skip(case: Case, backend: str) -> Optional[str]:
         return "needs validation_time; the backend cannot set the verification time"
     if backend == "stdlib" and sys.version_info < (3, 10) and _needs_intermediates_seen(case):
         # Python 3.9's ssl exposes only the leaf, so the checks tlsplug adds for OpenSSL 3.0
-        # (tlsplug.backend.newer_violation) cannot see the server's intermediates.
+        # (tlsplug.backend.openssl.newer_violation) cannot see the server's intermediates.
         return "needs the intermediates' extensions; Python 3.9's ssl shows only the leaf"
     return None
 
@@ -383,7 +378,7 @@ def _report() -> List[str]:
         "",
         "## Checks a lenient backend adds (docs/design.md: both reach the same verdict)",
         "",
-        "From src/tlsplug/_chainlint.py (public as `tlsplug.backend.strict_violation` and",
+        "From src/tlsplug/_chainlint.py (public as `tlsplug.backend.openssl.strict_violation` and",
         "`newer_violation`). The PyOpenSSL backend (OpenSSL 4.0) adds what 3.0 checks, at the",
         "place 3.0 reports it (verification errors found later are deferred until then):",
         "",

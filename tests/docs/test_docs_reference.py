@@ -27,7 +27,7 @@ def test_option_table_covers_every_field() -> None:
     fields = [f.name for f in dataclasses.fields(tlsplug.TLSOptions)]
     assert list(rows) == fields
     missing = [name for name in fields if not rows[name].meaning.strip()]
-    assert not missing, f"add a meaning to tlsplug._reference.OPTION_MEANINGS for {missing}"
+    assert not missing, f"add a meaning to tlsplug._optionspec.OPTION_MEANINGS for {missing}"
     for row in rows.values():
         assert row.type
         assert row.default

@@ -11,8 +11,8 @@ from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
 from .._errors import ConfigurationError, OptionWarning, TLSError
-from .._options import URI_BOOL_FIELDS, URI_NAMES, TLSOptions
-from .._reference import OPTION_MEANINGS
+from .._options import TLSOptions
+from .._optionspec import OPTION_MEANINGS, URI_BOOL_FIELDS, URI_NAMES
 from .._uri import split_uri
 from ._render import Style, kv_lines
 

@@ -165,7 +165,7 @@ class ChainFacts:
     def violation(self) -> Optional[Tuple[int, int]]:
         """``newer_violation`` of the chain: (X509_V_ERR, depth) or None."""
         if self._violation is _UNSET:
-            from tlsplug.backend import newer_violation
+            from tlsplug.backend.openssl import newer_violation
 
             self._violation = newer_violation(self.certs)
         violation: Optional[Tuple[int, int]] = self._violation
@@ -192,7 +192,7 @@ class ChainFacts:
     def responders(self) -> Any:
         """``prepare_responders`` of ``ocsp_pair`` (CertID, URLs); None without an issuer."""
         if self._responders is _UNSET:
-            from tlsplug._ocsp_fetch import prepare_responders
+            from tlsplug.ocsp._fetch import prepare_responders
 
             pair = self.ocsp_pair()
             self._responders = prepare_responders(*pair) if pair is not None else None

@@ -2,7 +2,7 @@
 
 "Where the two OpenSSL builds still judge a chain differently, the backend that is more
 lenient adds the missing check itself": after a verified handshake under the modern profile
-(X509_STRICT), the verified chain goes through ``tlsplug.backend.newer_violation``. It runs
+(X509_STRICT), the verified chain goes through ``tlsplug.backend.openssl.newer_violation``. It runs
 after the handshake, so it cannot precede a later-stage OpenSSL error (host name, CRL,
 dates) the way the PyOpenSSL backend's deferred lint does: the verdict is the same, the
 code can then differ - only when a chain has two defects, which no scenario generates.
@@ -14,19 +14,21 @@ import ssl
 from typing import Any, List, Optional, Sequence, Tuple
 
 from tlsplug.backend import (
-    X509_V_FLAG_X509_STRICT,
     TLSError,
     TLSOptions,
     chain_crl_error,
-    code_for_verify_error,
     error_for_code,
-    is_strict_rule,
     limits_error,
     limits_violation,
-    newer_violation,
     policy_for,
-    strict_refusal,
     trust_anchors,
+)
+from tlsplug.backend.openssl import (
+    X509_V_FLAG_X509_STRICT,
+    code_for_verify_error,
+    is_strict_rule,
+    newer_violation,
+    strict_refusal,
 )
 from tlsplug.ocsp import load_certificate
 

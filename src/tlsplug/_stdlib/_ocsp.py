@@ -133,7 +133,7 @@ class StdlibOCSP:
             "staple": None,
             "options": self.options,
             "backend": BACKEND_NAME,
-            "stapling": False,  # no staple can be seen: skip the staple step (ocsp.py)
+            "stapling": False,  # no staple can be seen: skip the staple step (tlsplug.ocsp)
         }
 
     def pending(self) -> Optional[Dict[str, Any]]:
@@ -147,7 +147,7 @@ class StdlibOCSP:
         if self.done or self._chain is None:
             return
         if self._prepared is not None:
-            from tlsplug._ocsp_fetch import check_prepared
+            from tlsplug.ocsp._fetch import check_prepared
 
             # Still consults the OCSP cache: another context may have learned "revoked".
             self.record(check_prepared(

@@ -15,7 +15,8 @@ import socket
 import ssl
 from typing import Callable, Iterator, Optional
 
-from tlsplug.backend import (
+from tlsplug.backend import TLSError, TLSOptions, client_cert_hint, error_for_code, situated_hint
+from tlsplug.backend.openssl import (
     CLIENT_CERT_REFUSED_REASONS,
     HANDSHAKE_FAILURE_ALERT_REASONS,
     LEGACY_RENEGOTIATION_HINT,
@@ -23,13 +24,8 @@ from tlsplug.backend import (
     NO_SHARED_CIPHER_REASONS,
     NOT_TLS_REASONS,
     PROTOCOL_VERSION_REASONS,
-    TLSError,
-    TLSOptions,
-    client_cert_hint,
     code_for_verify_error,
-    error_for_code,
     reason_token,
-    situated_hint,
 )
 
 __all__ = ["BACKEND_NAME", "is_end_of_stream", "translate", "translate_errors"]

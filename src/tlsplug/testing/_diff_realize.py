@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from cryptography import x509
 
-from .._options import URI_NAMES
+from .._optionspec import URI_NAMES
 from ..backend import SecurityWarning, TLSOptions
 from ._diff_scenario import RELAXING, Scenario
 from ._pki_build import DAY, build_certificate, key_usage, write_file

@@ -33,13 +33,8 @@ from typing import Any, Dict, FrozenSet, Optional, Tuple, Type
 import pytest
 
 import tlsplug
-from tlsplug.backend import (
-    MODERN_CIPHERS,
-    Feature,
-    SecurityWarning,
-    TLSError,
-    TLSOptions,
-)
+from tlsplug.backend import Feature, SecurityWarning, TLSError, TLSOptions
+from tlsplug.backend.openssl import MODERN_CIPHERS
 
 from ._conformance_sockets import SocketConformance
 from ._conformance_support import TIMEOUT, ConformanceHelpers, check_error

@@ -12,7 +12,8 @@ from typing import Any, List, Mapping, Optional
 
 from OpenSSL import SSL
 
-from tlsplug.backend import TLSOptions, WantReadError, WantWriteError, reason_token
+from tlsplug.backend import TLSOptions, WantReadError, WantWriteError
+from tlsplug.backend.openssl import reason_token
 
 from ._context import finish_handshake
 from ._ocsp import status_of

@@ -29,7 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-from tlsplug.backend import limits_violation, newer_violation, strict_violation
+from tlsplug.backend import limits_violation
+from tlsplug.backend.openssl import newer_violation, strict_violation
 
 __all__ = ["ChainFacts", "ChainMemo"]
 

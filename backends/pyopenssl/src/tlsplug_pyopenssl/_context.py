@@ -17,7 +17,6 @@ from cryptography import x509
 from OpenSSL import SSL, crypto
 
 from tlsplug.backend import (
-    X509_V_FLAG_X509_STRICT,
     ConfigurationError,
     Materials,
     Policy,
@@ -25,7 +24,6 @@ from tlsplug.backend import (
     TLSBuffer,
     TLSOptions,
     TLSSocket,
-    certificate_violation,
     chain_crl_error,
     check_identity,
     limits_error,
@@ -35,6 +33,7 @@ from tlsplug.backend import (
     session_key,
     trust_anchors,
 )
+from tlsplug.backend.openssl import X509_V_FLAG_X509_STRICT, certificate_violation
 
 from ._chains import ChainMemo
 from ._ocsp import OCSPSupport, install_ocsp

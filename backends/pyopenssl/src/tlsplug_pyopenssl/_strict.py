@@ -1,6 +1,6 @@
 """The ``X509_V_FLAG_X509_STRICT`` checks OpenSSL 4.0 dropped, reported where 3.0 reports them.
 
-The checks themselves are the core's (``tlsplug.backend.strict_violation``, shared with any
+The checks themselves are the core's (``tlsplug.backend.openssl.strict_violation``, shared with any
 backend on a newer OpenSSL). OpenSSL 3.0 makes them in ``check_extensions``, before the host
 name (``check_id``), the CRL (``check_revocation``) and the signatures and dates
 (``internal_verify``). To report the same first failure, the verify callback lets OpenSSL
@@ -16,12 +16,11 @@ from typing import Optional
 
 from OpenSSL import SSL
 
-from tlsplug.backend import (
+from tlsplug.backend import TLSError, error_for_code
+from tlsplug.backend.openssl import (
     X509_V_ERR_CA_BCONS_NOT_CRITICAL,
     X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL,
-    TLSError,
     code_for_verify_error,
-    error_for_code,
     newer_violation,
     strict_violation,
 )
@@ -75,7 +74,7 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
             code_for_verify_error(errnum),
             f"TLS handshake with {host} failed: certificate verify failed: "
             f"{verify_error_string(errnum)} (OpenSSL verify error {errnum} at depth "
-            f"{depth}; a check made by tlsplug, see tlsplug.backend.strict_violation)",
+            f"{depth}; a check made by tlsplug, see tlsplug.backend.openssl.strict_violation)",
             backend=_backend_name(),
         )
     if state.deferred and state.verify_error is not None:

@@ -18,6 +18,14 @@ from typing import Iterator, List, Optional, Protocol
 from OpenSSL import SSL
 
 from tlsplug.backend import (
+    TLSError,
+    WantReadError,
+    WantWriteError,
+    client_cert_hint,
+    error_for_code,
+    situated_hint,
+)
+from tlsplug.backend.openssl import (
     CLIENT_CERT_REFUSED_REASONS,
     HANDSHAKE_FAILURE_ALERT_REASONS,
     LEGACY_RENEGOTIATION_HINT,
@@ -25,14 +33,8 @@ from tlsplug.backend import (
     NO_SHARED_CIPHER_REASONS,
     NOT_TLS_REASONS,
     PROTOCOL_VERSION_REASONS,
-    TLSError,
-    WantReadError,
-    WantWriteError,
-    client_cert_hint,
     code_for_verify_error,
-    error_for_code,
     reason_token,
-    situated_hint,
 )
 
 from ._verify import ConnectionState, explain_strict, verify_error_string, verify_result

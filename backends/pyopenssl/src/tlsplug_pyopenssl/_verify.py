@@ -22,13 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Union
 
 from OpenSSL import SSL, crypto
 
-from tlsplug.backend import (
-    Identity,
-    TLSError,
-    certificate_violation,
-    is_strict_rule,
-    strict_refusal,
-)
+from tlsplug.backend import Identity, TLSError
+from tlsplug.backend.openssl import certificate_violation, is_strict_rule, strict_refusal
 
 from ._chains import ChainFacts, ChainMemo
 
@@ -324,7 +319,7 @@ def explain_strict(
 ) -> Optional[TLSError]:
     """The core's precise refusal (certificate, rule, fix) for a strict-only verify error.
 
-    None when ``errnum`` is not a strict-profile rule (``tlsplug.backend.strict_refusal``).
+    None when ``errnum`` is not a strict-profile rule (``tlsplug.backend.openssl.strict_refusal``).
     """
     if errnum is None or not is_strict_rule(errnum):
         return None

@@ -17,7 +17,7 @@ asyncio's own TLS needs an ``ssl.SSLContext``; tlsplug instead drives the backen
 ``ClientContext.wrap_buffers`` object over a plain TCP transport, so PyOpenSSL (staples,
 must-staple, legacy servers) works under asyncio exactly as with blocking sockets. The
 streams are the standard ``asyncio.StreamReader``/``StreamWriter``, fed by an unmodified
-``asyncio.StreamReaderProtocol`` (see ``tlsplug._aio_protocol`` for the layering and the flow
+``asyncio.StreamReaderProtocol`` (see ``tlsplug.aio._protocol`` for the layering and the flow
 control). ``writer.get_extra_info`` answers ``"peercert"``, ``"cipher"``, ``"tlsplug"`` (the
 ``TLSBuffer``: ``version()``, ``cipher()``, ``getpeercert()``, ``peer_chain()``...),
 ``"ssl_object"`` (the same object, for code written for asyncio's SSL transport),
@@ -35,13 +35,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Optional, Tuple, TypeVar, Union
 
-from ._aio_protocol import DeferredOCSP, TLSProtocol, TLSTransport
-from ._connect import connect_error
-from ._errors import ConfigurationError, HandshakeError, TLSError
-from ._hostname import server_identity
-from ._options import TLSOptions
-from ._protocols import ClientContext, Feature
-from ._registry import create_context, get_backend
+from .._connect import connect_error
+from .._errors import ConfigurationError, HandshakeError, TLSError
+from .._hostname import server_identity
+from .._options import TLSOptions
+from .._protocols import ClientContext, Feature
+from .._registry import create_context, get_backend
+from ._protocol import DeferredOCSP, TLSProtocol, TLSTransport
 
 __all__ = ["open_connection", "start_tls", "upgrade"]
 

@@ -1,4 +1,4 @@
-"""The application-side half of :mod:`tlsplug._aio_protocol`: ``TLSTransport``, and the hook.
+"""The application-side half of :mod:`tlsplug.aio._protocol`: ``TLSTransport``, and the hook.
 
 ``TLSTransport`` is the ``asyncio.Transport`` the stream objects talk to; it forwards every
 call to the ``TLSProtocol`` that owns the TLS buffer. ``DeferredOCSP`` is the optional hook
@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, runtime_checkable
 
-from ._errors import HandshakeError, TLSError
+from .._errors import HandshakeError, TLSError
 
 if TYPE_CHECKING:
-    from ._aio_protocol import TLSProtocol
+    from ._protocol import TLSProtocol
 
 __all__ = ["READ_SIZE", "WRITE_SLICE", "DeferredOCSP", "TLSTransport", "lost_error"]
 

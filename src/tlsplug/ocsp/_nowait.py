@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Any, Optional, Set
 
-from ._ocsp_fetch import _prepared, _revoked_error, check_responders, describe
-from ._ocsp_types import RESPONDER_TIMEOUT, CertIDKey, Verdict
+from ._cache import default_cache
+from ._fetch import _prepared, _revoked_error, check_responders, describe
+from ._types import RESPONDER_TIMEOUT, CertIDKey, Verdict
 
 if TYPE_CHECKING:
-    from ._ocsp_cache import OCSPCache
-    from ._ocsp_verify import CertLike
-    from ._options import TLSOptions
+    from ._cache import OCSPCache
+    from ._verify import CertLike
 
-__all__ = ["check_responders_nowait", "post_handshake_check_nowait"]
+__all__ = ["check_responders_nowait"]
 
 LOG = logging.getLogger("tlsplug.ocsp")
 
@@ -60,8 +60,6 @@ def check_responders_nowait(
     or "no responder" is returned; otherwise the responders are asked in a background
     thread (once per certificate at a time) and an ``unknown`` soft-fail verdict is returned.
     """
-    from .ocsp import default_cache
-
     certificate, _, key, urls = _prepared(cert, issuer)
     store = default_cache() if cache is None else cache
     cached = store.get(key)
@@ -84,25 +82,3 @@ def check_responders_nowait(
     LOG.warning("OCSP soft-fail (%s) for %s: %s", RESPONDER_TIMEOUT, describe(certificate),
                 _REASON)
     return Verdict("unknown", _REASON, problem=RESPONDER_TIMEOUT)
-
-
-def post_handshake_check_nowait(
-    chain: Sequence[CertLike],
-    staple: Optional[bytes],
-    options: TLSOptions,
-    *,
-    backend: Optional[str] = None,
-    trust: Iterable[CertLike] = (),
-    cache: Optional[OCSPCache] = None,
-    stapling: bool = True,
-) -> Optional[Verdict]:
-    """``post_handshake_check`` that never waits for a responder (see the module)."""
-    from .ocsp import _before_responders
-
-    nxt = _before_responders(chain, staple, options, backend, trust, cache, stapling)
-    if nxt is None or isinstance(nxt, Verdict):
-        return nxt
-    leaf, issuer = nxt
-    return check_responders_nowait(
-        leaf, issuer, timeout=options.ocsp_timeout, cache=cache, backend=backend
-    )

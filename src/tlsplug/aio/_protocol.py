@@ -42,9 +42,9 @@ import asyncio
 import contextlib
 from typing import Any, Callable, Dict, List, Optional
 
-from ._aio_transport import READ_SIZE, WRITE_SLICE, DeferredOCSP, TLSTransport, lost_error
-from ._errors import HandshakeError, TLSError
-from ._protocols import TLSBuffer, WantReadError, WantWriteError
+from .._errors import HandshakeError, TLSError
+from .._protocols import TLSBuffer, WantReadError, WantWriteError
+from ._transport import READ_SIZE, WRITE_SLICE, DeferredOCSP, TLSTransport, lost_error
 
 __all__ = ["READ_SIZE", "WRITE_SLICE", "DeferredOCSP", "TLSProtocol", "TLSTransport"]
 
@@ -284,7 +284,7 @@ class TLSProtocol(asyncio.Protocol):
         self._ocsp_task = self._loop.create_task(self._check_ocsp(dict(kwargs)))
 
     async def _check_ocsp(self, kwargs: Dict[str, Any]) -> None:
-        from . import ocsp  # cryptography is imported only when OCSP is actually used
+        from .. import ocsp  # cryptography is imported only when OCSP is actually used
 
         try:
             verdict = await ocsp.post_handshake_check_async(**kwargs)

@@ -18,10 +18,10 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
-from ._errors import error_for_code
-from ._memo import IdentityMemo
-from ._ocsp_cache import OCSPCache, default_cache
-from ._ocsp_types import (
+from .._errors import error_for_code
+from .._memo import IdentityMemo
+from ._cache import OCSPCache, default_cache
+from ._types import (
     INVALID_RESPONSE,
     NO_RESPONDER,
     PROBLEMS,
@@ -31,7 +31,7 @@ from ._ocsp_types import (
     CertIDKey,
     Verdict,
 )
-from ._ocsp_verify import (
+from ._verify import (
     CertLike,
     build_request,
     cert_id,

@@ -8,7 +8,7 @@ import datetime
 import threading
 from typing import Optional, Tuple
 
-from ._ocsp_types import CertIDKey, Verdict
+from ._types import CertIDKey, Verdict
 
 __all__ = ["CacheStats", "OCSPCache", "default_cache"]
 

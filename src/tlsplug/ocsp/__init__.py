@@ -38,17 +38,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Tuple, Union
 
-from ._errors import error_for_code
-from ._ocsp_cache import CacheStats, OCSPCache, default_cache
-from ._ocsp_fetch import (
+from .._errors import error_for_code
+from .._options import TLSOptions
+from ._cache import CacheStats, OCSPCache, default_cache
+from ._fetch import (
     MAX_RESPONSE_SIZE,
     check_responders,
     check_responders_async,
     describe,
     ocsp_urls,
 )
-from ._ocsp_nowait import check_responders_nowait, post_handshake_check_nowait
-from ._ocsp_types import (
+from ._nowait import check_responders_nowait
+from ._types import (
     ENDPOINT_CHECK_DISABLED,
     INVALID_RESPONSE,
     ISSUER_NOT_FOUND,
@@ -62,7 +63,7 @@ from ._ocsp_types import (
     Verdict,
     status_text,
 )
-from ._ocsp_verify import (
+from ._verify import (
     CertLike,
     build_request,
     cert_id,
@@ -71,7 +72,6 @@ from ._ocsp_verify import (
     must_staple,
     verify_response,
 )
-from ._options import TLSOptions
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -335,5 +335,30 @@ async def post_handshake_check_async(
         return nxt
     leaf, issuer = nxt
     return await check_responders_async(
+        leaf, issuer, timeout=options.ocsp_timeout, cache=cache, backend=backend
+    )
+
+
+def post_handshake_check_nowait(
+    chain: Sequence[CertLike],
+    staple: Optional[bytes],
+    options: TLSOptions,
+    *,
+    backend: Optional[str] = None,
+    trust: Iterable[CertLike] = (),
+    cache: Optional[OCSPCache] = None,
+    stapling: bool = True,
+) -> Optional[Verdict]:
+    """``post_handshake_check`` that never waits for a responder: for an event loop's handshake.
+
+    Everything that needs no network is decided here (the staple, must-staple, a cached
+    answer); when only a responder could speak, :func:`check_responders_nowait` asks it in
+    the background and this connection soft-fails (``_nowait``'s docstring says why).
+    """
+    nxt = _before_responders(chain, staple, options, backend, trust, cache, stapling)
+    if nxt is None or isinstance(nxt, Verdict):
+        return nxt
+    leaf, issuer = nxt
+    return check_responders_nowait(
         leaf, issuer, timeout=options.ocsp_timeout, cache=cache, backend=backend
     )

@@ -2,8 +2,10 @@
 
 A backend is a thin translator: it takes ``TLSOptions``, loads files through
 ``load_materials``, applies ``policy_for(options)``, performs the handshake, and turns every
-native error into a ``TLSError`` through one choke point, using ``code_for_verify_error`` for
-certificate failures. Backends import only this module and ``tlsplug.ocsp``.
+native error into a ``TLSError`` through one choke point. Backends import only this module,
+``tlsplug.ocsp`` and, when their TLS library is OpenSSL, :mod:`tlsplug.backend.openssl` (reason
+tokens, ``X509_V_*`` numbers and ``code_for_verify_error``, cipher strings, the chain checks
+that even out OpenSSL builds).
 
 OCSP: a backend that can read staples judges them during the handshake with
 ``tlsplug.ocsp.check_staple`` (declaring ``Feature.OCSP_STAPLING``); after the handshake it
@@ -31,16 +33,13 @@ handshake then decides OCSP with ``tlsplug.ocsp.post_handshake_check_nowait``.
 
 from __future__ import annotations
 
-from ._bridge import BridgeSSLContext
-from ._chainlint import (
-    X509_V_ERR_CA_BCONS_NOT_CRITICAL,
-    X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL,
-    certificate_violation,
-    newer_violation,
-    strict_violation,
-)
-from ._crlchain import chain_crl_error
-from ._errors import (
+import importlib
+import warnings
+from typing import TYPE_CHECKING, Any, List
+
+from .._bridge import BridgeSSLContext
+from .._crlchain import chain_crl_error
+from .._errors import (
     ALL_CODES,
     CertificateError,
     ConfigurationError,
@@ -49,30 +48,19 @@ from ._errors import (
     TLSError,
     error_for_code,
 )
-from ._hints import client_cert_hint, situated_hint
-from ._hostname import (
+from .._hints import client_cert_hint, situated_hint
+from .._hostname import (
     Identity,
     certificate_matches,
     check_identity,
     identity_matches,
     server_identity,
 )
-from ._limits import limits_error, limits_violation
-from ._materials import MAX_FILE_SIZE, Materials, Trust, load_materials, system_trust
-from ._options import TLSOptions
-from ._policy import (
-    LEGACY_CIPHERS,
-    MODERN_CIPHERS,
-    TLS13_CIPHERSUITES,
-    X509_V_FLAG_CRL_CHECK,
-    X509_V_FLAG_PARTIAL_CHAIN,
-    X509_V_FLAG_X509_STRICT,
-    Policy,
-    code_for_verify_error,
-    normalize_hostname,
-    policy_for,
-)
-from ._protocols import (
+from .._limits import limits_error, limits_violation
+from .._materials import MAX_FILE_SIZE, Materials, Trust, load_materials, system_trust
+from .._options import TLSOptions
+from .._policy import Policy, normalize_hostname, policy_for
+from .._protocols import (
     Backend,
     ClientContext,
     DeferredOCSP,
@@ -82,39 +70,13 @@ from ._protocols import (
     WantReadError,
     WantWriteError,
 )
-from ._reasons import (
-    CLIENT_CERT_REFUSED_REASONS,
-    HANDSHAKE_FAILURE_ALERT_REASONS,
-    LEGACY_RENEGOTIATION_HINT,
-    LEGACY_RENEGOTIATION_REASON,
-    NO_SHARED_CIPHER_REASONS,
-    NOT_TLS_REASONS,
-    PROTOCOL_VERSION_REASONS,
-    reason_token,
-)
-from ._sessions import SessionKey, SessionStore, session_key
-from ._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_write
-from ._strictrules import STRICT_RULES, StrictRule, is_strict_rule, strict_refusal, trust_anchors
+from .._sessions import SessionKey, SessionStore, session_key
+from .._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_write
+from .._strictrules import trust_anchors
 
 __all__ = [
-    "CLIENT_CERT_REFUSED_REASONS",
-    "HANDSHAKE_FAILURE_ALERT_REASONS",
-    "LEGACY_RENEGOTIATION_HINT",
-    "LEGACY_RENEGOTIATION_REASON",
-    "NOT_TLS_REASONS",
-    "NO_SHARED_CIPHER_REASONS",
-    "PROTOCOL_VERSION_REASONS",
     "ALL_CODES",
-    "LEGACY_CIPHERS",
     "MAX_FILE_SIZE",
-    "MODERN_CIPHERS",
-    "TLS13_CIPHERSUITES",
-    "X509_V_FLAG_CRL_CHECK",
-    "X509_V_FLAG_PARTIAL_CHAIN",
-    "X509_V_ERR_CA_BCONS_NOT_CRITICAL",
-    "X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL",
-    "X509_V_FLAG_X509_STRICT",
-    "STRICT_RULES",
     "Backend",
     "BridgeSSLContext",
     "CertificateError",
@@ -129,7 +91,6 @@ __all__ = [
     "SecurityWarning",
     "SessionKey",
     "SessionStore",
-    "StrictRule",
     "SocketCompat",
     "TLSBuffer",
     "TLSError",
@@ -141,28 +102,71 @@ __all__ = [
     "WantWriteError",
     "certificate_matches",
     "check_identity",
-    "certificate_violation",
     "chain_crl_error",
     "client_cert_hint",
-    "code_for_verify_error",
     "error_for_code",
     "identity_matches",
-    "is_strict_rule",
     "limits_error",
     "limits_violation",
     "load_materials",
-    "newer_violation",
     "no_flags",
     "normalize_hostname",
     "policy_for",
-    "reason_token",
     "server_identity",
     "situated_hint",
-    "strict_refusal",
-    "strict_violation",
     "session_key",
     "system_trust",
     "trust_anchors",
     "want_read",
     "want_write",
 ]
+
+# Names that moved to tlsplug.backend.openssl (issue 17: the contract is neutral; what
+# presumes OpenSSL has its own module). They keep working from here, with a warning.
+_MOVED_TO_OPENSSL = frozenset(
+    {
+        "CLIENT_CERT_REFUSED_REASONS",
+        "HANDSHAKE_FAILURE_ALERT_REASONS",
+        "LEGACY_CIPHERS",
+        "LEGACY_RENEGOTIATION_HINT",
+        "LEGACY_RENEGOTIATION_REASON",
+        "MODERN_CIPHERS",
+        "NOT_TLS_REASONS",
+        "NO_SHARED_CIPHER_REASONS",
+        "PROTOCOL_VERSION_REASONS",
+        "STRICT_RULES",
+        "StrictRule",
+        "TLS13_CIPHERSUITES",
+        "X509_V_ERR_CA_BCONS_NOT_CRITICAL",
+        "X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL",
+        "X509_V_FLAG_CRL_CHECK",
+        "X509_V_FLAG_PARTIAL_CHAIN",
+        "X509_V_FLAG_X509_STRICT",
+        "certificate_violation",
+        "code_for_verify_error",
+        "is_strict_rule",
+        "newer_violation",
+        "reason_token",
+        "strict_refusal",
+        "strict_violation",
+    }
+)
+
+
+if not TYPE_CHECKING:  # type checkers name the new place; at run time the old one still works
+
+    def __getattr__(name: str) -> Any:
+        # PEP 562: only called for names this module does not define.
+        if name in _MOVED_TO_OPENSSL:
+            warnings.warn(
+                f"tlsplug.backend.{name} moved to tlsplug.backend.openssl.{name} (the "
+                "OpenSSL helpers of the backend API); import it from there",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return getattr(importlib.import_module(f"{__name__}.openssl"), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted({*globals(), *_MOVED_TO_OPENSSL})

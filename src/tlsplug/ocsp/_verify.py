@@ -10,8 +10,8 @@ import datetime
 import functools
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple, Union
 
-from ._memo import IdentityMemo
-from ._ocsp_types import (
+from .._memo import IdentityMemo
+from ._types import (
     INVALID_RESPONSE,
     RESPONDER_ERROR,
     STATUS_UNKNOWN,
