@@ -2,8 +2,10 @@
 
 A backend is a thin translator: it takes ``TLSOptions``, loads files through
 ``load_materials``, applies ``policy_for(options)``, performs the handshake, and turns every
-native error into a ``TLSError`` through one choke point, using ``code_for_verify_error`` for
-certificate failures. Backends import only this module and ``tlsplug.ocsp``.
+native error into a ``TLSError`` through one choke point: it extracts the neutral ``Facts``
+(reasons, handshake state, verify error) and lets ``classify`` / ``classified_error`` decide
+the code, message and hint. Codes are spelt ``codes.CERT_UNTRUSTED`` (the ``ErrorCode`` set,
+which mypy checks), never as strings. Backends import only this module and ``tlsplug.ocsp``.
 
 OCSP: a backend that can read staples judges them during the handshake with
 ``tlsplug.ocsp.check_staple`` (declaring ``Feature.OCSP_STAPLING``); after the handshake it
@@ -31,6 +33,7 @@ handshake then decides OCSP with ``tlsplug.ocsp.post_handshake_check_nowait``.
 
 from __future__ import annotations
 
+from . import _codes as codes
 from ._bridge import BridgeSSLContext
 from ._chainlint import (
     X509_V_ERR_CA_BCONS_NOT_CRITICAL,
@@ -39,15 +42,26 @@ from ._chainlint import (
     newer_violation,
     strict_violation,
 )
+from ._classify import (
+    CLOSED_ERRNOS,
+    Facts,
+    Failure,
+    Verdict,
+    classified_error,
+    classify,
+    closed_socket_error,
+    os_failure,
+)
+from ._codes import ALL_CODES, ErrorCode
 from ._crlchain import chain_crl_error
 from ._errors import (
-    ALL_CODES,
     CertificateError,
     ConfigurationError,
     HandshakeError,
     SecurityWarning,
     TLSError,
     error_for_code,
+    option_error,
 )
 from ._hints import client_cert_hint, situated_hint
 from ._hostname import (
@@ -97,6 +111,7 @@ from ._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_wr
 from ._strictrules import STRICT_RULES, StrictRule, is_strict_rule, strict_refusal, trust_anchors
 
 __all__ = [
+    "CLOSED_ERRNOS",
     "CLIENT_CERT_REFUSED_REASONS",
     "HANDSHAKE_FAILURE_ALERT_REASONS",
     "LEGACY_RENEGOTIATION_HINT",
@@ -120,6 +135,9 @@ __all__ = [
     "CertificateError",
     "ClientContext",
     "DeferredOCSP",
+    "ErrorCode",
+    "Facts",
+    "Failure",
     "ConfigurationError",
     "Feature",
     "HandshakeError",
@@ -136,6 +154,7 @@ __all__ = [
     "TLSOptions",
     "TLSSocket",
     "TLSSocketIO",
+    "Verdict",
     "Trust",
     "WantReadError",
     "WantWriteError",
@@ -143,6 +162,10 @@ __all__ = [
     "check_identity",
     "certificate_violation",
     "chain_crl_error",
+    "classified_error",
+    "classify",
+    "closed_socket_error",
+    "codes",
     "client_cert_hint",
     "code_for_verify_error",
     "error_for_code",
@@ -154,6 +177,8 @@ __all__ = [
     "newer_violation",
     "no_flags",
     "normalize_hostname",
+    "os_failure",
+    "option_error",
     "policy_for",
     "reason_token",
     "server_identity",
