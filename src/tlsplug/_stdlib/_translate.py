@@ -79,7 +79,12 @@ def translate(
     facts = _facts(exc, handshake, negotiated, options)
     if facts is None:
         return None
-    native = f"{_reason(exc)}: {exc}" if isinstance(exc, ssl.SSLError) else _describe(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        native = _reason(exc)  # the verify message is already in the classified message
+    elif isinstance(exc, ssl.SSLError):
+        native = f"{_reason(exc)}: {exc}"
+    else:
+        native = _describe(exc)
     where = "TLS handshake" if handshake else "TLS I/O"
     return classified_error(facts, where=where, native=native, backend=backend)
 
