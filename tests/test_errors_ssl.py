@@ -8,7 +8,7 @@ import ssl
 import pytest
 
 import tlsplug
-from tlsplug.backend import error_for_code
+from tlsplug.backend import ErrorCode, error_for_code
 
 
 def _raised(error: tlsplug.TLSError, cause: BaseException) -> tlsplug.TLSError:
@@ -86,7 +86,7 @@ def test_verify_code_and_message() -> None:
 
 
 @pytest.mark.parametrize("code", ["cert-revoked", "connection-closed", "invalid-file"])
-def test_pickle_round_trip(code: str) -> None:
+def test_pickle_round_trip(code: ErrorCode) -> None:
     """Errors survive pickling with class, code, backend, hint and str intact."""
     err = error_for_code(code, "something failed", backend="stdlib", hint="do this")
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):

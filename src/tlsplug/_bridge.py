@@ -27,6 +27,7 @@ import ssl
 import warnings
 from typing import Any, List, Optional, Tuple, Union
 
+from ._codes import INVALID_OPTION
 from ._errors import ConfigurationError, SecurityWarning
 from ._hostname import server_identity
 from ._options import TLSOptions
@@ -104,7 +105,7 @@ class BridgeSSLContext(ssl.SSLContext):
         if self.tlsplug_options.verify_hostname:
             raise ConfigurationError(
                 "server_hostname is required while hostnames are verified",
-                code="invalid-option", option="server_hostname", backend=self.backend_name,
+                code=INVALID_OPTION, option="server_hostname", backend=self.backend_name,
                 hint="Pass the host you dialled (server_hostname=...), or set "
                 "tlsAllowInvalidHostnames=true.",
             )

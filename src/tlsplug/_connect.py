@@ -6,6 +6,7 @@ import errno
 import socket
 from typing import Optional, Tuple
 
+from ._codes import CONNECT_FAILED, TIMEOUT
 from ._errors import HandshakeError
 from ._hostname import server_identity
 from ._options import TLSOptions
@@ -22,7 +23,7 @@ def connect_error(exc: OSError, host: str, port: int, backend: Optional[str]) ->
     """
     where = f"{host}:{port}"
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return HandshakeError(f"connecting to {where} timed out", code="timeout", backend=backend)
+        return HandshakeError(f"connecting to {where} timed out", code=TIMEOUT, backend=backend)
     if isinstance(exc, socket.gaierror):
         hint = f"The host name {host!r} does not resolve: check its spelling and the DNS."
     elif exc.errno == errno.ECONNREFUSED:
@@ -32,7 +33,7 @@ def connect_error(exc: OSError, host: str, port: int, backend: Optional[str]) ->
     else:
         hint = "Check the host, the port and that the server runs."
     return HandshakeError(
-        f"cannot connect to {where}: {exc.strerror or exc}", code="connect-failed",
+        f"cannot connect to {where}: {exc.strerror or exc}", code=CONNECT_FAILED,
         backend=backend, hint=hint,
     )
 

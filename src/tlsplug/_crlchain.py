@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
+from ._codes import CERT_INVALID, CERT_REVOKED
 from ._errors import CertificateError
 
 if TYPE_CHECKING:
@@ -73,17 +74,17 @@ def chain_crl_error(
             if this_update is not None and this_update > moment:
                 return CertificateError(
                     f"certificate verify failed: the CRL of {issuer.subject.rfc4514_string()}"
-                    " in tlsCRLFile is not yet valid", code="cert-invalid", backend=backend)
+                    " in tlsCRLFile is not yet valid", code=CERT_INVALID, backend=backend)
             if next_update is not None and next_update < moment:
                 return CertificateError(
                     f"certificate verify failed: the CRL of {issuer.subject.rfc4514_string()}"
-                    " in tlsCRLFile has expired", code="cert-invalid", backend=backend,
+                    " in tlsCRLFile has expired", code=CERT_INVALID, backend=backend,
                     hint="Download a current CRL from the CA.")
             if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
                 return CertificateError(
                     f"certificate verify failed: the CA certificate "
                     f"{cert.subject.rfc4514_string()} (depth {depth}) is revoked by its "
-                    "issuer's CRL in tlsCRLFile", code="cert-revoked", backend=backend,
+                    "issuer's CRL in tlsCRLFile", code=CERT_REVOKED, backend=backend,
                     hint="The server's chain holds a revoked intermediate CA: the server "
                     "must be given a certificate from a CA in good standing.")
     return None

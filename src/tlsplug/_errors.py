@@ -6,17 +6,32 @@ import re
 import ssl
 from typing import ClassVar, Dict, FrozenSet, Optional
 
+from ._codes import (
+    ALL_CODES,
+    CERT_UNTRUSTED,
+    CERTIFICATE_CODES,
+    CONFIGURATION_CODES,
+    HANDSHAKE_CODES,
+    HANDSHAKE_FAILURE,
+    INVALID_FILE,
+    INVALID_OPTION,
+    ErrorCode,
+)
+
 __all__ = [
+    "ALL_CODES",
     "CertificateError",
     "ConfigurationError",
     "HandshakeError",
     "OptionWarning",
     "SecurityWarning",
     "TLSError",
+    "error_for_code",
+    "option_error",
 ]
 
 # Default hints: the troubleshooting knowledge users otherwise search the web for.
-_HINTS = {
+_HINTS: Dict[ErrorCode, str] = {
     "invalid-option": (
         "Check the value of the option named above; `tlsplug options --help` lists every "
         "option and the values it takes."
@@ -80,14 +95,14 @@ _HINTS = {
 class TLSError(Exception):
     """Base of every tlsplug error: carries ``code``, ``backend`` and ``hint``."""
 
-    codes: ClassVar[FrozenSet[str]] = frozenset()
-    default_code: ClassVar[str] = "handshake-failure"
+    codes: ClassVar[FrozenSet[ErrorCode]] = frozenset()
+    default_code: ClassVar[ErrorCode] = HANDSHAKE_FAILURE
 
     def __init__(
         self,
         message: str,
         *,
-        code: Optional[str] = None,
+        code: Optional[ErrorCode] = None,
         backend: Optional[str] = None,
         hint: Optional[str] = None,
         option: Optional[str] = None,
@@ -98,7 +113,7 @@ class TLSError(Exception):
             raise AssertionError(f"{type(self).__name__} has no code {code!r}")
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code: ErrorCode = code
         self.backend = backend
         self.hint = hint if hint is not None else _HINTS.get(code, "")
         self.option = option
@@ -127,23 +142,8 @@ def _rebuild(cls: type[TLSError], message: str, state: dict[str, object]) -> TLS
 class ConfigurationError(TLSError, ValueError):
     """Invalid options or files, or an unusable backend; raised before any socket exists."""
 
-    codes = frozenset(
-        {
-            "invalid-option",
-            "conflicting-options",
-            "unknown-option",
-            "file-not-found",
-            "file-unreadable",
-            "invalid-file",
-            "key-mismatch",
-            "bad-password",
-            "password-required",
-            "backend-not-found",
-            "backend-unavailable",
-            "unsupported-option",
-        }
-    )
-    default_code = "invalid-option"
+    codes = CONFIGURATION_CODES
+    default_code: ClassVar[ErrorCode] = INVALID_OPTION
 
 
 class HandshakeError(TLSError, ssl.SSLError):
@@ -153,18 +153,8 @@ class HandshakeError(TLSError, ssl.SSLError):
     unchanged. ``reason`` and ``library`` are those of the native error when it has them.
     """
 
-    codes = frozenset(
-        {
-            "protocol-version",
-            "no-shared-cipher",
-            "handshake-failure",
-            "connection-closed",
-            "connect-failed",
-            "not-tls",
-            "timeout",
-        }
-    )
-    default_code = "handshake-failure"
+    codes = HANDSHAKE_CODES
+    default_code: ClassVar[ErrorCode] = HANDSHAKE_FAILURE
 
     def __str__(self) -> str:
         # OSError.__str__ would render "(errno, strerror)"; keep the TLSError form.
@@ -211,20 +201,8 @@ class CertificateError(HandshakeError, ssl.SSLCertVerificationError):
     ``verify_code`` (the ``X509_V_ERR_*`` number) and ``verify_message``.
     """
 
-    codes = frozenset(
-        {
-            "cert-untrusted",
-            "cert-expired",
-            "cert-not-yet-valid",
-            "hostname-mismatch",
-            "cert-revoked",
-            "ocsp-revoked",
-            "ocsp-invalid-response",
-            "ocsp-must-staple",
-            "cert-invalid",
-        }
-    )
-    default_code = "cert-untrusted"
+    codes = CERTIFICATE_CODES
+    default_code: ClassVar[ErrorCode] = CERT_UNTRUSTED
 
     @property  # type: ignore[override]
     def verify_code(self) -> Optional[int]:
@@ -265,7 +243,7 @@ class CertificateError(HandshakeError, ssl.SSLCertVerificationError):
 
 
 # X509_V_ERR_* numbers (openssl/x509_vfy.h), for errors no OpenSSL verify callback numbered.
-_VERIFY_CODES: Dict[str, int] = {
+_VERIFY_CODES: Dict[ErrorCode, int] = {
     "cert-untrusted": 20,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
     "cert-not-yet-valid": 9,  # X509_V_ERR_CERT_NOT_YET_VALID
     "cert-expired": 10,  # X509_V_ERR_CERT_HAS_EXPIRED
@@ -294,14 +272,8 @@ class SecurityWarning(UserWarning):
     """An option weakens security (no verification, legacy protocol versions)."""
 
 
-HANDSHAKE_CODES = HandshakeError.codes
-CERTIFICATE_CODES = CertificateError.codes
-CONFIGURATION_CODES = ConfigurationError.codes
-ALL_CODES = HANDSHAKE_CODES | CERTIFICATE_CODES | CONFIGURATION_CODES
-
-
 def error_for_code(
-    code: str,
+    code: ErrorCode,
     message: str,
     *,
     backend: Optional[str] = None,
@@ -320,6 +292,27 @@ def error_for_code(
     else:
         raise ValueError(f"unknown error code {code!r}")
     return cls(message, code=code, backend=backend, hint=hint, option=option, path=path)
+
+
+def option_error(
+    option: str,
+    path: Optional[str],
+    message: str,
+    code: ErrorCode = INVALID_FILE,
+    *,
+    backend: Optional[str] = None,
+    hint: Optional[str] = None,
+) -> ConfigurationError:
+    """The ``ConfigurationError`` for a bad option value or file: ``"{option} {path!r}: ..."``.
+
+    The one spelling of "this option (and this path) is wrong" for the core's file loading
+    and every backend's own loading of the same files.
+    """
+    where = f" {path!r}" if path else ""
+    return ConfigurationError(
+        f"{option}{where}: {message}", code=code, option=option, path=path, backend=backend,
+        hint=hint,
+    )
 
 
 class OptionWarning(UserWarning):

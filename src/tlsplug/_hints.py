@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ._codes import CERT_UNTRUSTED, NO_SHARED_CIPHER, PROTOCOL_VERSION, ErrorCode
 from ._materials import describe_trust, system_trust
 from ._options import TLSOptions
 
-__all__ = ["client_cert_hint", "situated_hint", "untrusted_hint"]
+__all__ = ["client_cert_hint", "protocol_version_hint", "situated_hint", "untrusted_hint"]
 
 
 def untrusted_hint(options: TLSOptions) -> str:
@@ -51,6 +52,14 @@ def untrusted_hint(options: TLSOptions) -> str:
     )
 
 
+def protocol_version_hint(library: str) -> str:
+    """The ``protocol-version`` hint naming the TLS library in use (docs/design.md, "Errors")."""
+    return (
+        "The server and client share no TLS version. Old servers need tlsProfile=legacy. "
+        f"OpenSSL in use: {library}."
+    )
+
+
 def client_cert_hint(options: Optional[TLSOptions]) -> str:
     """The hint when the server refused our client certificate, or wanted one we lack."""
     if options is not None and options.certificate_key_data is not None:
@@ -71,19 +80,19 @@ def client_cert_hint(options: Optional[TLSOptions]) -> str:
     )
 
 
-def situated_hint(code: str, options: Optional[TLSOptions]) -> Optional[str]:
+def situated_hint(code: ErrorCode, options: Optional[TLSOptions]) -> Optional[str]:
     """The hint for ``code`` given ``options``, or None when the default hint fits."""
     if options is None:
         return None
-    if code == "cert-untrusted":
+    if code == CERT_UNTRUSTED:
         return untrusted_hint(options)
-    if code == "protocol-version" and options.profile == "legacy":
+    if code == PROTOCOL_VERSION and options.profile == "legacy":
         return (
             "tlsProfile=legacy (already set) accepts TLS 1.0 to 1.3 and the server offers none "
             "of them: it speaks only SSL 3.0 or older, which OpenSSL no longer implements; the "
             "server must be upgraded."
         )
-    if code == "no-shared-cipher" and options.profile == "legacy":
+    if code == NO_SHARED_CIPHER and options.profile == "legacy":
         return (
             "Even tlsProfile=legacy (already set) offers no cipher suite the server accepts: "
             "the server wants a suite tlsplug never offers; its log names the suite."

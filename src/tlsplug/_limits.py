@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
+from ._codes import CERT_INVALID
 from ._errors import CertificateError
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def limits_error(
     errnum, _depth, message = violation
     return CertificateError(
         f"certificate verify failed: {message} (X509 error {errnum})",
-        code="cert-invalid",
+        code=CERT_INVALID,
         backend=backend,
         hint="Reissue the certificate with SHA-256 and a 2048-bit RSA or a P-256 key.",
     )

@@ -16,7 +16,8 @@ import stat
 import sys
 from typing import TYPE_CHECKING, List, Optional, Union
 
-from ._errors import ConfigurationError
+from ._codes import ErrorCode
+from ._errors import ConfigurationError, option_error
 from ._options import TLSOptions, fingerprint
 
 if TYPE_CHECKING:
@@ -75,14 +76,6 @@ class Materials:
     client_source: Optional[str] = None
 
 
-def _error(
-    option: str, path: str, message: str, code: str, hint: Optional[str] = None
-) -> ConfigurationError:
-    return ConfigurationError(
-        f"{option} {path!r}: {message}", code=code, option=option, path=path, hint=hint
-    )
-
-
 # The password is right in the key's own tool but wrong here: usually a connection string
 # that did not percent-encode it (RFC 3986: '&', '%', '@', ':', '/' ... end or change it).
 _BAD_PASSWORD_HINT = (
@@ -102,30 +95,32 @@ def read_option_file(option: str, path: str) -> bytes:
             if stat.S_ISDIR(info.st_mode):
                 raise IsADirectoryError(errno.EISDIR, "Is a directory")
             if not stat.S_ISREG(info.st_mode):
-                raise _error(
+                raise option_error(
                     option, path, "is not a regular file (a pipe, socket or device)",
                     "invalid-file",
                 )
             if info.st_size > MAX_FILE_SIZE:
-                raise _error(option, path, f"larger than {MAX_FILE_SIZE} bytes", "invalid-file")
+                raise option_error(
+                    option, path, f"larger than {MAX_FILE_SIZE} bytes", "invalid-file"
+                )
             data = handle.read(MAX_FILE_SIZE + 1)
     except FileNotFoundError as exc:
-        raise _error(option, path, "no such file", "file-not-found") from exc
+        raise option_error(option, path, "no such file", "file-not-found") from exc
     except IsADirectoryError as exc:
-        raise _error(option, path, "is a directory, not a file", "invalid-file") from exc
+        raise option_error(option, path, "is a directory, not a file", "invalid-file") from exc
     except PermissionError as exc:
-        raise _error(option, path, "permission denied", "file-unreadable") from exc
+        raise option_error(option, path, "permission denied", "file-unreadable") from exc
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise _error(option, path, "symbolic link loop", "file-not-found") from exc
+            raise option_error(option, path, "symbolic link loop", "file-not-found") from exc
         if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG):
             # "/etc/hosts/ca.pem": a path that cannot name a file is not an access problem.
-            raise _error(option, path, exc.strerror or str(exc), "file-not-found") from exc
-        raise _error(option, path, exc.strerror or str(exc), "file-unreadable") from exc
+            raise option_error(option, path, exc.strerror or str(exc), "file-not-found") from exc
+        raise option_error(option, path, exc.strerror or str(exc), "file-unreadable") from exc
     if len(data) > MAX_FILE_SIZE:
-        raise _error(option, path, f"larger than {MAX_FILE_SIZE} bytes", "invalid-file")
+        raise option_error(option, path, f"larger than {MAX_FILE_SIZE} bytes", "invalid-file")
     if not data.strip():
-        raise _error(option, path, "is empty", "invalid-file")
+        raise option_error(option, path, "is empty", "invalid-file")
     return data
 
 
@@ -261,9 +256,8 @@ def _certificates_pem(
 
 
 def _material_error(option: str, where: Optional[str], message: str) -> ConfigurationError:
-    if where is None:  # in-memory material: the option is named, the content never
-        return ConfigurationError(f"{option}: {message}", code="invalid-file", option=option)
-    return _error(option, where, message, "invalid-file")
+    # where is None for in-memory material: the option is named, the content never.
+    return option_error(option, where, message, "invalid-file")
 
 
 def _as_bytes(data: Union[str, bytes]) -> bytes:
@@ -281,13 +275,13 @@ def _ca_dir_pem(path: str) -> tuple[bytes, int]:
     try:
         names = sorted(os.listdir(path))
     except FileNotFoundError:
-        raise _error(option, path, "no such directory", "file-not-found") from None
+        raise option_error(option, path, "no such directory", "file-not-found") from None
     except NotADirectoryError:
-        raise _error(option, path, "is a file, not a directory", "invalid-file") from None
+        raise option_error(option, path, "is a file, not a directory", "invalid-file") from None
     except PermissionError:
-        raise _error(option, path, "permission denied", "file-unreadable") from None
+        raise option_error(option, path, "permission denied", "file-unreadable") from None
     except OSError as exc:
-        raise _error(option, path, exc.strerror or str(exc), "file-unreadable") from None
+        raise option_error(option, path, exc.strerror or str(exc), "file-unreadable") from None
     seen: set[bytes] = set()
     out: List[bytes] = []
     for name in names:
@@ -390,7 +384,7 @@ def encode_password(password: Optional[str], path: Optional[str]) -> Optional[by
         option = "tlsCertificateKeyFilePassword"
         if path is None:
             raise ConfigurationError(f"{option}: {message}", code="invalid-option", option=option)
-        raise _error(option, path, message, "invalid-option")
+        raise option_error(option, path, message, "invalid-option")
     return secret
 
 
@@ -415,11 +409,9 @@ def _load_client(
     keys = _blocks(key_data if key_data is not None else data, _KEY_KINDS)
 
     def fail(
-        opt: str, at: Optional[str], message: str, code: str, hint: Optional[str] = None
+        opt: str, at: Optional[str], message: str, code: ErrorCode, hint: Optional[str] = None
     ) -> ConfigurationError:
-        if at is None:
-            return ConfigurationError(f"{opt}: {message}", code=code, option=opt, hint=hint)
-        return _error(opt, at, message, code, hint)
+        return option_error(opt, at, message, code, hint=hint)
 
     if not certs:
         raise fail(option, where, "no PEM certificate found", "invalid-file")
@@ -487,7 +479,7 @@ def _load_crls(path: str) -> List[x509.CertificateRevocationList]:
             return [x509.load_pem_x509_crl(block) for block in blocks]
         return [x509.load_der_x509_crl(data)]
     except ValueError as exc:
-        raise _error(
+        raise option_error(
             "tlsCRLFile", path, f"not a CRL in PEM or DER ({exc})", "invalid-file"
         ) from exc
 

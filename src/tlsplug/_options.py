@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
 
+from ._codes import INVALID_OPTION, ErrorCode
 from ._errors import ConfigurationError
 from ._optionspec import (
     _CONFLICTS,
@@ -50,7 +51,7 @@ def fingerprint(data: Union[str, bytes]) -> str:
 
 
 def _fail(
-    option: str, message: str, code: str = "invalid-option", hint: Optional[str] = None
+    option: str, message: str, code: ErrorCode = INVALID_OPTION, hint: Optional[str] = None
 ) -> ConfigurationError:
     return ConfigurationError(f"{option}: {message}", code=code, option=option, hint=hint)
 

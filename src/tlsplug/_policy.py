@@ -6,8 +6,17 @@ import dataclasses
 import functools
 import ipaddress
 import ssl
-from typing import Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
+from ._codes import (
+    CERT_EXPIRED,
+    CERT_INVALID,
+    CERT_NOT_YET_VALID,
+    CERT_REVOKED,
+    CERT_UNTRUSTED,
+    HOSTNAME_MISMATCH,
+    ErrorCode,
+)
 from ._hostname import server_identity
 from ._options import TLSOptions
 
@@ -116,25 +125,25 @@ def policy_for(options: TLSOptions) -> Policy:
 
 
 # X509_V_ERR_* numbers (openssl/x509_vfy.h; stable across 1.1, 3.0 and 4.0) -> our code.
-_VERIFY_CODES = {
-    2: "cert-untrusted",  # UNABLE_TO_GET_ISSUER_CERT
-    18: "cert-untrusted",  # DEPTH_ZERO_SELF_SIGNED_CERT
-    19: "cert-untrusted",  # SELF_SIGNED_CERT_IN_CHAIN
-    20: "cert-untrusted",  # UNABLE_TO_GET_ISSUER_CERT_LOCALLY
-    21: "cert-untrusted",  # UNABLE_TO_VERIFY_LEAF_SIGNATURE
-    27: "cert-untrusted",  # CERT_UNTRUSTED
-    28: "cert-untrusted",  # CERT_REJECTED
-    9: "cert-not-yet-valid",  # CERT_NOT_YET_VALID
-    10: "cert-expired",  # CERT_HAS_EXPIRED
-    23: "cert-revoked",  # CERT_REVOKED
-    62: "hostname-mismatch",  # HOSTNAME_MISMATCH
-    64: "hostname-mismatch",  # IP_ADDRESS_MISMATCH
+_VERIFY_CODES: Dict[int, ErrorCode] = {
+    2: CERT_UNTRUSTED,  # UNABLE_TO_GET_ISSUER_CERT
+    18: CERT_UNTRUSTED,  # DEPTH_ZERO_SELF_SIGNED_CERT
+    19: CERT_UNTRUSTED,  # SELF_SIGNED_CERT_IN_CHAIN
+    20: CERT_UNTRUSTED,  # UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21: CERT_UNTRUSTED,  # UNABLE_TO_VERIFY_LEAF_SIGNATURE
+    27: CERT_UNTRUSTED,  # CERT_UNTRUSTED
+    28: CERT_UNTRUSTED,  # CERT_REJECTED
+    9: CERT_NOT_YET_VALID,  # CERT_NOT_YET_VALID
+    10: CERT_EXPIRED,  # CERT_HAS_EXPIRED
+    23: CERT_REVOKED,  # CERT_REVOKED
+    62: HOSTNAME_MISMATCH,  # HOSTNAME_MISMATCH
+    64: HOSTNAME_MISMATCH,  # IP_ADDRESS_MISMATCH
 }
 
 
-def code_for_verify_error(verify_code: int) -> str:
+def code_for_verify_error(verify_code: int) -> ErrorCode:
     """Map an OpenSSL ``X509_V_ERR_*`` number to a ``CertificateError`` code."""
-    return _VERIFY_CODES.get(verify_code, "cert-invalid")
+    return _VERIFY_CODES.get(verify_code, CERT_INVALID)
 
 
 def normalize_hostname(

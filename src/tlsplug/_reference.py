@@ -16,8 +16,8 @@ import os
 import re
 from typing import Dict, Iterator, List, Tuple
 
+from ._codes import ALL_CODES, ErrorCode
 from ._errors import (
-    ALL_CODES,
     CertificateError,
     ConfigurationError,
     HandshakeError,
@@ -54,7 +54,7 @@ class OptionInfo:
 class ErrorInfo:
     """One error code: the exception class that carries it and its default hint."""
 
-    code: str
+    code: ErrorCode
     exception: str
     hint: str
 

@@ -35,6 +35,7 @@ import socket as _socket
 import ssl
 from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
+from ._codes import TIMEOUT
 from ._errors import TLSError
 
 __all__ = ["SocketCompat", "TLSSocketIO", "no_flags", "want_read", "want_write"]
@@ -92,7 +93,7 @@ class TLSSocketIO(io.RawIOBase):
         try:
             return sock.recv_into(b)
         except TLSError as exc:
-            if exc.code == "timeout":
+            if exc.code == TIMEOUT:
                 self._timeout_occurred = True
             raise
 

@@ -22,6 +22,7 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ._codes import CERT_INVALID
 from ._errors import CertificateError, error_for_code
 
 if TYPE_CHECKING:  # cryptography is imported when a refusal is explained, not with the core
@@ -407,7 +408,7 @@ def strict_refusal(
         f"Fix {name}: {_REISSUE}, adding {rule.fix_openssl} "
         f"(cryptography: {rule.fix_cryptography}); {_RELAX}."
     )
-    error = error_for_code("cert-invalid", message, backend=backend, hint=hint)
+    error = error_for_code(CERT_INVALID, message, backend=backend, hint=hint)
     assert isinstance(error, CertificateError)
     return error
 

@@ -192,7 +192,7 @@ def error_lines(
     ``brief`` leaves out the code and backend when the caller's heading already shows them.
     """
     style = console.style
-    pairs = [] if brief else [("error", err.code)]
+    pairs: List[Tuple[str, str]] = [] if brief else [("error", err.code)]
     pairs.append(("message", err.message))
     if err.backend and not brief:
         pairs.append(("backend", err.backend))

@@ -14,6 +14,7 @@ from tlsplug.backend import (
     ConfigurationError,
     SessionStore,
     TLSOptions,
+    codes,
     server_identity,
     session_key,
 )
@@ -64,7 +65,7 @@ class StdlibContext:
             if self.options.verify_hostname:
                 raise ConfigurationError(
                     "server_hostname is required while hostnames are verified",
-                    code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
+                    code=codes.INVALID_OPTION, option="server_hostname", backend=BACKEND_NAME,
                     hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
                 )
             return None, None

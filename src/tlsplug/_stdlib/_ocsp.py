@@ -29,7 +29,7 @@ import sys
 import threading
 from typing import Any, Dict, Optional
 
-from tlsplug.backend import ConfigurationError, TLSOptions
+from tlsplug.backend import ConfigurationError, TLSOptions, codes
 
 from ._chains import PeerChains, verified_chain
 from ._translate import BACKEND_NAME
@@ -57,7 +57,7 @@ def _must_staple_refusal() -> ConfigurationError:
         "the server's certificate requires OCSP stapling (TLS feature status_request, "
         "RFC 7633), which Python's ssl module cannot request or check; refusing the "
         "connection rather than skipping a check the certificate demands",
-        code="unsupported-option",
+        code=codes.UNSUPPORTED_OPTION,
         backend=BACKEND_NAME,
         option="tlsBackend",
         hint=_MUST_STAPLE_HINT,

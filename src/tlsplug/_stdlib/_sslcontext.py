@@ -17,8 +17,11 @@ from typing import NoReturn, Optional, Type
 
 from tlsplug.backend import (
     ConfigurationError,
+    ErrorCode,
     Materials,
     TLSOptions,
+    codes,
+    option_error,
     policy_for,
 )
 
@@ -33,13 +36,6 @@ _OP_LEGACY_SERVER_CONNECT = int(getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4))
 # do not (bpo-43794, gh-89051); cleared so an EOF during the handshake is an error everywhere.
 _OP_IGNORE_UNEXPECTED_EOF = 0x80 if ssl.OPENSSL_VERSION_INFO >= (3, 0) else 0
 _OP_NO_RENEGOTIATION = int(getattr(ssl, "OP_NO_RENEGOTIATION", 0))
-
-
-def _config_error(option: str, path: Optional[str], message: str, code: str) -> ConfigurationError:
-    where = f" {path!r}" if path else ""
-    return ConfigurationError(
-        f"{option}{where}: {message}", code=code, option=option, path=path, backend=BACKEND_NAME
-    )
 
 
 def _apply_policy(ctx: ssl.SSLContext, options: TLSOptions) -> None:
@@ -91,9 +87,10 @@ def _load_trust(ctx: ssl.SSLContext, options: TLSOptions, materials: Materials) 
             # truststore loads what the platform trusts itself.
             ctx.load_verify_locations(cafile=trust.cafile, capath=trust.capath)
     except (ssl.SSLError, OSError, UnicodeDecodeError) as exc:
-        raise _config_error(
+        raise option_error(
             _trust_option(options), options.ca_file or options.ca_dir or trust.cafile
-            or trust.capath, f"OpenSSL cannot load the trust store ({exc})", "invalid-file",
+            or trust.capath, f"OpenSSL cannot load the trust store ({exc})", codes.INVALID_FILE,
+            backend=BACKEND_NAME,
         ) from exc
 
 
@@ -109,8 +106,9 @@ def _load_crl(ctx: ssl.SSLContext, options: TLSOptions, materials: Materials) ->
             handle.write(materials.crl_pem)
         ctx.load_verify_locations(cafile=path)
     except (ssl.SSLError, OSError) as exc:
-        raise _config_error(
-            "tlsCRLFile", options.crl_file, f"OpenSSL cannot load the CRL ({exc})", "invalid-file"
+        raise option_error(
+            "tlsCRLFile", options.crl_file, f"OpenSSL cannot load the CRL ({exc})",
+            codes.INVALID_FILE, backend=BACKEND_NAME,
         ) from exc
     finally:
         with contextlib.suppress(OSError):
@@ -152,22 +150,22 @@ def _load_chain(ctx: ssl.SSLContext, options: TLSOptions, certfile: str,
         ctx.load_cert_chain(certfile, keyfile, password=callback)
     except _PasswordMissing:
         _raise_client(options, shown, "the private key is encrypted and no password was given",
-                      "password-required", None)
+                      codes.PASSWORD_REQUIRED, None)
     except ssl.SSLError as exc:
         # The file passed load_materials' checks; it changed since, or OpenSSL disagrees.
         reason = str(getattr(exc, "reason", "") or exc).upper()
         if "KEY_VALUES_MISMATCH" in reason:
             _raise_client(options, shown, "the private key does not match the certificate",
-                          "key-mismatch", exc)
+                          codes.KEY_MISMATCH, exc)
         if callback.asked:
             # OpenSSL 3 reports a failed decryption only as "[SSL] PEM lib", no reason.
             _raise_client(options, shown, "the password does not decrypt the key",
-                          "bad-password", None)
-        _raise_client(options, shown, f"OpenSSL cannot load it ({exc})", "invalid-file",
+                          codes.BAD_PASSWORD, None)
+        _raise_client(options, shown, f"OpenSSL cannot load it ({exc})", codes.INVALID_FILE,
                       exc if shown is not None else None)
     except OSError as exc:
         _raise_client(options, shown, f"cannot read it ({exc.strerror or exc})",
-                      "file-unreadable", exc)
+                      codes.FILE_UNREADABLE, exc)
 
 
 def _load_client_from_memory(ctx: ssl.SSLContext, options: TLSOptions,
@@ -184,7 +182,7 @@ def _load_client_from_memory(ctx: ssl.SSLContext, options: TLSOptions,
         raise ConfigurationError(
             "certificate_key_data: Python's ssl can load a key only from a file, and this "
             "platform has no memfd to keep it off the disk",
-            code="unsupported-option", option="certificate_key_data", backend=BACKEND_NAME,
+            code=codes.UNSUPPORTED_OPTION, option="certificate_key_data", backend=BACKEND_NAME,
             hint="Use tlsBackend=pyopenssl (it loads keys from memory) or a key file.",
         )
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
@@ -199,18 +197,18 @@ def _load_client_from_memory(ctx: ssl.SSLContext, options: TLSOptions,
         os.close(fd)
 
 
-def _raise_client(options: TLSOptions, path: Optional[str], message: str, code: str,
+def _raise_client(options: TLSOptions, path: Optional[str], message: str, code: ErrorCode,
                   cause: Optional[BaseException]) -> NoReturn:
-    if code == "bad-password":
+    if code == codes.BAD_PASSWORD:
         option = "tlsCertificateKeyFilePassword"
     elif path is None:
         option = "certificate_key_data"
-    elif code == "key-mismatch" and options.private_key_file is not None:
+    elif code == codes.KEY_MISMATCH and options.private_key_file is not None:
         option = "tlsPrivateKeyFile"
     else:
         option = "tlsCertificateKeyFile"
     # Never chain password failures: the native text may echo key material.
-    raise _config_error(option, path, message, code) from cause
+    raise option_error(option, path, message, code, backend=BACKEND_NAME) from cause
 
 
 def _new_context(materials: Materials, cls: Type[ssl.SSLContext]) -> ssl.SSLContext:
@@ -222,10 +220,10 @@ def _new_context(materials: Materials, cls: Type[ssl.SSLContext]) -> ssl.SSLCont
     if materials.trust.os_verifier and not sys.platform.startswith("linux"):
         # The bridge's context is itself the ssl.SSLContext a library holds; truststore's
         # wraps another one. On Linux its store is OpenSSL's bundle, loaded below instead.
-        raise _config_error(
+        raise option_error(
             "tlsTrustStore", None,
             f"=os through create_ssl_context is not supported on {sys.platform}",
-            "unsupported-option",
+            codes.UNSUPPORTED_OPTION, backend=BACKEND_NAME,
         )
     return cls(ssl.PROTOCOL_TLS_CLIENT)
 

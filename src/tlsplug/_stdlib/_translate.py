@@ -11,28 +11,27 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import socket
 import ssl
 from typing import Callable, Iterator, Optional
 
-from tlsplug.backend import TLSError, TLSOptions, client_cert_hint, error_for_code, situated_hint
+from tlsplug.backend import (
+    Facts,
+    Failure,
+    TLSError,
+    TLSOptions,
+    classified_error,
+    closed_socket_error,
+    codes,
+    error_for_code,
+    os_failure,
+)
 from tlsplug.backend.openssl import (
-    CLIENT_CERT_REFUSED_REASONS,
-    HANDSHAKE_FAILURE_ALERT_REASONS,
-    LEGACY_RENEGOTIATION_HINT,
-    LEGACY_RENEGOTIATION_REASON,
-    NO_SHARED_CIPHER_REASONS,
-    NOT_TLS_REASONS,
-    PROTOCOL_VERSION_REASONS,
-    code_for_verify_error,
     reason_token,
 )
 
 __all__ = ["BACKEND_NAME", "is_end_of_stream", "translate", "translate_errors"]
 
 BACKEND_NAME = "stdlib"
-
-
 
 
 def is_end_of_stream(exc: BaseException) -> bool:
@@ -64,107 +63,63 @@ def translate(
 ) -> Optional[TLSError]:
     """The ``TLSError`` for a native exception, or ``None`` when it is not a network error.
 
-    ``options`` (the context's) let the hint say what the user set (``situated_hint``).
-    ``negotiated`` tells whether a ServerHello was received (a cipher was chosen): a
-    handshake_failure alert before that means "no shared cipher", after it the server
-    refused something else, typically a missing client certificate under TLS 1.2.
+    Extracts the facts and lets the core classify them (``tlsplug._classify``). ``options``
+    (the context's) let the hint say what the user set. ``negotiated`` tells whether a
+    ServerHello was received (a cipher was chosen); an operation other than the handshake
+    runs after it, so a cipher was negotiated by definition.
     """
     if isinstance(exc, TLSError):
         return None
-    where = "during the TLS handshake" if handshake else "after the handshake"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        code = code_for_verify_error(exc.verify_code)
-        detail = exc.verify_message or _reason(exc)
-        return error_for_code(
-            code,
-            f"certificate verify failed: {detail} (OpenSSL verify error {exc.verify_code})",
-            backend=backend,
-            hint=situated_hint(code, options),
-        )
-    if isinstance(exc, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
-        return error_for_code(
-            "connection-closed", f"the peer closed the connection {where} ({exc})", backend=backend
-        )
     if isinstance(exc, (ssl.SSLWantReadError, ssl.SSLWantWriteError)):
         return error_for_code(
-            "handshake-failure",
+            codes.HANDSHAKE_FAILURE,
             f"the socket is non-blocking ({exc}); use wrap_buffers for non-blocking I/O",
             backend=backend,
         )
-    if isinstance(exc, ssl.SSLError):
-        if not handshake:
-            # After the handshake a cipher was negotiated by definition: a handshake_failure
-            # alert then (e.g. the server's answer to our refusing to renegotiate) is never
-            # "no shared cipher".
-            negotiated = _always
-        return _translate_ssl_error(exc, where, negotiated, backend, options)
-    # socket.timeout is a subclass of OSError (not TimeoutError) on 3.9 (bpo-42413).
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return error_for_code("timeout", f"timed out {where} ({exc})", backend=backend)
-    if isinstance(exc, (ConnectionError, EOFError)):
-        return error_for_code(
-            "connection-closed", f"the connection was closed {where} ({exc})", backend=backend
-        )
-    if isinstance(exc, OSError) and exc.errno == errno.EBADF:
-        # send/recv after close(): the pyopenssl backend's code for the same situation.
-        return error_for_code("connection-closed", "the TLS socket is closed", backend=backend,
-                              hint="close() was called on this connection; open a new one.")
-    if isinstance(exc, OSError):
-        return error_for_code("handshake-failure", f"socket error {where}: {exc}", backend=backend)
-    return None
-
-
-def _translate_ssl_error(
-    exc: ssl.SSLError,
-    where: str,
-    negotiated: Optional[Callable[[], bool]],
-    backend: str,
-    options: Optional[TLSOptions] = None,
-) -> TLSError:
-    reason = _reason(exc)
-    native = f"{reason}: {exc}"
-    hint: Optional[str] = None
-    if reason in PROTOCOL_VERSION_REASONS or reason.endswith("_ALERT_PROTOCOL_VERSION"):
-        code = "protocol-version"
-        message = f"no TLS version in common with the server {where} ({native})"
-        hint = situated_hint(code, options)
-    elif reason in NO_SHARED_CIPHER_REASONS or (
-        reason in HANDSHAKE_FAILURE_ALERT_REASONS and not _safely(negotiated)
-    ):
-        code = "no-shared-cipher"
-        message = f"the server accepted none of the offered cipher suites ({native})"
-        hint = situated_hint(code, options)
-    elif reason in NOT_TLS_REASONS:
-        code = "not-tls"
-        message = f"the peer does not speak TLS ({native})"
-    elif reason in HANDSHAKE_FAILURE_ALERT_REASONS and negotiated is _always:
-        code = "handshake-failure"
-        message = (
-            "the server aborted the connection with a handshake_failure alert after the "
-            f"handshake, typically after asking to renegotiate, which tlsplug refuses ({native})"
-        )
-    elif reason in CLIENT_CERT_REFUSED_REASONS or reason in HANDSHAKE_FAILURE_ALERT_REASONS:
-        code = "handshake-failure"
-        message = (
-            "the server refused the client certificate, or requires one and none was given "
-            f"(tlsCertificateKeyFile) ({native})"
-        )
-        hint = client_cert_hint(options)
-    elif reason == LEGACY_RENEGOTIATION_REASON:
-        code = "handshake-failure"
-        message = f"the server does not support secure renegotiation ({native})"
-        hint = LEGACY_RENEGOTIATION_HINT
-    elif "EOF" in reason:
-        code = "connection-closed"
-        message = f"the peer closed the connection {where} ({native})"
+    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.errno == errno.EBADF:
+        return closed_socket_error(backend)  # send/recv after close()
+    facts = _facts(exc, handshake, negotiated, options)
+    if facts is None:
+        return None
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        native = _reason(exc)  # the verify message is already in the classified message
+    elif isinstance(exc, ssl.SSLError):
+        native = f"{_reason(exc)}: {exc}"
     else:
-        code = "handshake-failure"
-        message = f"TLS failure {where} ({native})"
-    return error_for_code(code, message, backend=backend, hint=hint)
+        native = _describe(exc)
+    where = "TLS handshake" if handshake else "TLS I/O"
+    return classified_error(facts, where=where, native=native, backend=backend)
 
 
-def _always() -> bool:
-    return True
+def _facts(
+    exc: BaseException,
+    handshake: bool,
+    negotiated: Optional[Callable[[], bool]],
+    options: Optional[TLSOptions],
+) -> Optional[Facts]:
+    if isinstance(exc, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
+        return Facts(Failure.CLOSED)
+    if isinstance(exc, ssl.SSLError):
+        verify = isinstance(exc, ssl.SSLCertVerificationError)
+        # _ssl.c sets both on every verification failure; an error built by hand may lack them.
+        number = getattr(exc, "verify_code", None) if verify else None
+        words = getattr(exc, "verify_message", None) if verify else None
+        return Facts(
+            reasons=(_reason(exc),),
+            handshake_done=not handshake,
+            negotiated=not handshake or _safely(negotiated),
+            verify_failed=verify,
+            verify_error=number if isinstance(number, int) else None,
+            verify_text=words if isinstance(words, str) and words else None,
+            options=options,
+            library=ssl.OPENSSL_VERSION,
+        )
+    failure = os_failure(exc)
+    return Facts(failure) if failure is not None else None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _safely(probe: Optional[Callable[[], bool]]) -> bool:

@@ -2,10 +2,13 @@
 
 A backend is a thin translator: it takes ``TLSOptions``, loads files through
 ``load_materials``, applies ``policy_for(options)``, performs the handshake, and turns every
-native error into a ``TLSError`` through one choke point. Backends import only this module,
-``tlsplug.ocsp`` and, when their TLS library is OpenSSL, :mod:`tlsplug.backend.openssl` (reason
-tokens, ``X509_V_*`` numbers and ``code_for_verify_error``, cipher strings, the chain checks
-that even out OpenSSL builds).
+native error into a ``TLSError`` through one choke point: it extracts the neutral ``Facts``
+(reasons, handshake state, verify error) and lets ``classify`` / ``classified_error`` decide
+the code, message and hint. Codes are spelt ``codes.CERT_UNTRUSTED`` (the ``ErrorCode`` set,
+which mypy checks), never as strings. Backends import only this module, ``tlsplug.ocsp``
+and, when their TLS library is OpenSSL, :mod:`tlsplug.backend.openssl` (reason tokens,
+``X509_V_*`` numbers and ``code_for_verify_error``, cipher strings, the chain checks that
+even out OpenSSL builds).
 
 OCSP: a backend that can read staples judges them during the handshake with
 ``tlsplug.ocsp.check_staple`` (declaring ``Feature.OCSP_STAPLING``); after the handshake it
@@ -37,16 +40,28 @@ import importlib
 import warnings
 from typing import TYPE_CHECKING, Any, List
 
+from .. import _codes as codes
 from .._bridge import BridgeSSLContext
+from .._classify import (
+    CLOSED_ERRNOS,
+    Facts,
+    Failure,
+    Verdict,
+    classified_error,
+    classify,
+    closed_socket_error,
+    os_failure,
+)
+from .._codes import ALL_CODES, ErrorCode
 from .._crlchain import chain_crl_error
 from .._errors import (
-    ALL_CODES,
     CertificateError,
     ConfigurationError,
     HandshakeError,
     SecurityWarning,
     TLSError,
     error_for_code,
+    option_error,
 )
 from .._hints import client_cert_hint, situated_hint
 from .._hostname import (
@@ -75,6 +90,7 @@ from .._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_w
 from .._strictrules import trust_anchors
 
 __all__ = [
+    "CLOSED_ERRNOS",
     "ALL_CODES",
     "MAX_FILE_SIZE",
     "Backend",
@@ -82,6 +98,9 @@ __all__ = [
     "CertificateError",
     "ClientContext",
     "DeferredOCSP",
+    "ErrorCode",
+    "Facts",
+    "Failure",
     "ConfigurationError",
     "Feature",
     "HandshakeError",
@@ -97,12 +116,17 @@ __all__ = [
     "TLSOptions",
     "TLSSocket",
     "TLSSocketIO",
+    "Verdict",
     "Trust",
     "WantReadError",
     "WantWriteError",
     "certificate_matches",
     "check_identity",
     "chain_crl_error",
+    "classified_error",
+    "classify",
+    "closed_socket_error",
+    "codes",
     "client_cert_hint",
     "error_for_code",
     "identity_matches",
@@ -111,6 +135,8 @@ __all__ = [
     "load_materials",
     "no_flags",
     "normalize_hostname",
+    "os_failure",
+    "option_error",
     "policy_for",
     "server_identity",
     "situated_hint",

@@ -5,7 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Dict, FrozenSet
 
-from tlsplug.backend import ClientContext, ConfigurationError, Feature, TLSError, TLSOptions
+from tlsplug.backend import (
+    ClientContext,
+    ConfigurationError,
+    Feature,
+    TLSError,
+    TLSOptions,
+    codes,
+)
 
 from ._translate import BACKEND_NAME, openssl_version
 
@@ -60,7 +67,7 @@ class PyOpenSSLBackend:
         ):
             raise ConfigurationError(
                 f"tlsTrustStore=os: pyOpenSSL cannot use the {sys.platform} verifier",
-                code="unsupported-option", option="tlsTrustStore", backend=self.name,
+                code=codes.UNSUPPORTED_OPTION, option="tlsTrustStore", backend=self.name,
                 hint="Use tlsBackend=stdlib with tlsTrustStore=os (truststore).",
             )
 

@@ -30,7 +30,7 @@ from tlsplug.backend import (
     TLSOptions,
     WantReadError,
     WantWriteError,
-    error_for_code,
+    closed_socket_error,
     no_flags,
     want_read,
     want_write,
@@ -172,9 +172,7 @@ class PyOpenSSLSocket(PeerInfo, SocketCompat):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise error_for_code(
-                "connection-closed", "the TLS socket is closed", backend=BACKEND_NAME
-            )
+            raise closed_socket_error(BACKEND_NAME)
 
     # -- data -----------------------------------------------------------------------------
 

@@ -26,8 +26,10 @@ from tlsplug.backend import (
     TLSSocket,
     chain_crl_error,
     check_identity,
+    codes,
     limits_error,
     load_materials,
+    option_error,
     policy_for,
     server_identity,
     session_key,
@@ -66,16 +68,6 @@ _OP_LEGACY_SERVER_CONNECT: int = getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0x4)
 _OP_DEFAULTS: int = (
     (SSL.OP_ALL & ~SSL.OP_DONT_INSERT_EMPTY_FRAGMENTS) | SSL.OP_NO_COMPRESSION | SSL.OP_NO_SSLv3
 )
-
-
-def _config_error(option: str, path: Optional[str], message: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"{option} {path!r}: {message}" if path else f"{option}: {message}",
-        code="invalid-file",
-        backend=BACKEND_NAME,
-        option=option,
-        path=path,
-    )
 
 
 def _load_trust(ctx: SSL.Context, options: TLSOptions, materials: Materials) -> None:
@@ -123,15 +115,15 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
     try:
         _load_trust(ctx, options, materials)
     except (SSL.Error, crypto.Error) as exc:
-        raise _config_error(
-            "tlsCAFile", options.ca_file, f"not usable by OpenSSL ({exc})"
+        raise option_error(
+            "tlsCAFile", options.ca_file, f"not usable by OpenSSL ({exc})", backend=BACKEND_NAME
         ) from exc
     try:
         for crl in materials.crls:
             store.add_crl(crl)
     except (SSL.Error, crypto.Error) as exc:
-        raise _config_error(
-            "tlsCRLFile", options.crl_file, f"not usable by OpenSSL ({exc})"
+        raise option_error(
+            "tlsCRLFile", options.crl_file, f"not usable by OpenSSL ({exc})", backend=BACKEND_NAME
         ) from exc
 
     if materials.client_chain and materials.client_key is not None:
@@ -143,10 +135,10 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
             ctx.check_privatekey()
         except (SSL.Error, crypto.Error, TypeError, ValueError) as exc:
             # e.g. "ee key too small" under the security level, or an unsupported key type.
-            raise _config_error(
+            raise option_error(
                 "tlsCertificateKeyFile" if options.certificate_key_data is None
                 else "certificate_key_data", options.certificate_key_file,
-                f"OpenSSL refused the certificate or key ({exc})",
+                f"OpenSSL refused the certificate or key ({exc})", backend=BACKEND_NAME,
             ) from exc
     if options.alpn_protocols:  # RFC 7301; offered as ssl.SSLContext.set_alpn_protocols does
         ctx.set_alpn_protos([name.encode("ascii") for name in options.alpn_protocols])
@@ -248,7 +240,7 @@ class PyOpenSSLContext:
         if server_hostname is None and self.options.verify_hostname:
             raise ConfigurationError(
                 "server_hostname is required while hostnames are verified",
-                code="invalid-option", option="server_hostname", backend=BACKEND_NAME,
+                code=codes.INVALID_OPTION, option="server_hostname", backend=BACKEND_NAME,
                 hint="Pass the host you dialled, or set tlsAllowInvalidHostnames=true.",
             )
         state = ConnectionState(

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from tlsplug import ocsp
-from tlsplug.backend import Materials, TLSError, TLSOptions, error_for_code
+from tlsplug.backend import Materials, TLSError, TLSOptions, codes, error_for_code
 
 from ._chains import ChainFacts
 from ._session import session_reused
@@ -227,7 +227,7 @@ class ConnectionOCSP:
             return False
         except Exception as exc:  # a bug must not pass as an accepted staple
             error = error_for_code(
-                "ocsp-invalid-response",
+                codes.OCSP_INVALID_RESPONSE,
                 f"invalid status response: the stapled OCSP response could not be checked "
                 f"({type(exc).__name__}: {exc})",
                 backend=BACKEND_NAME,

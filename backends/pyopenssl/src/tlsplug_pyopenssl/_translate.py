@@ -10,30 +10,22 @@ the wording of the final error, which changes between OpenSSL releases.
 from __future__ import annotations
 
 import contextlib
-import errno
-import socket
 import ssl
-from typing import Iterator, List, Optional, Protocol
+from typing import Iterator, List, Optional
 
 from OpenSSL import SSL
 
 from tlsplug.backend import (
+    CLOSED_ERRNOS,
+    Facts,
+    Failure,
     TLSError,
     WantReadError,
     WantWriteError,
-    client_cert_hint,
-    error_for_code,
-    situated_hint,
+    classified_error,
+    os_failure,
 )
 from tlsplug.backend.openssl import (
-    CLIENT_CERT_REFUSED_REASONS,
-    HANDSHAKE_FAILURE_ALERT_REASONS,
-    LEGACY_RENEGOTIATION_HINT,
-    LEGACY_RENEGOTIATION_REASON,
-    NO_SHARED_CIPHER_REASONS,
-    NOT_TLS_REASONS,
-    PROTOCOL_VERSION_REASONS,
-    code_for_verify_error,
     reason_token,
 )
 
@@ -43,20 +35,10 @@ __all__ = ["BACKEND_NAME", "openssl_version", "reasons_of", "translate", "_trans
 
 BACKEND_NAME = "pyopenssl"
 
-_CLOSED_ERRNOS = frozenset(
-    {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ENOTCONN, errno.ESHUTDOWN}
-)
-
-
-
 def _token(reason: str) -> str:
     # OpenSSL 3.2+ and 4.0 renamed the SSLv3 alert reasons ("ssl/tls alert ...", "tls alert
     # ..."); the core's reason_token maps every spelling to the one vocabulary token.
     return reason_token(reason)
-
-
-class _Maker(Protocol):
-    def __call__(self, code: str, what: str, hint: Optional[str] = None) -> TLSError: ...
 
 
 def openssl_version() -> str:
@@ -118,30 +100,59 @@ def translate(
     stashed = _stashed_ocsp_error(state, exc)
     if stashed is not None:
         return stashed
-    where = _where(state, operation)
-    native = _native_text(exc)
-
-    def make(code: str, what: str, hint: Optional[str] = None) -> TLSError:
-        return error_for_code(
-            code, f"{where} failed: {what} ({native})", backend=BACKEND_NAME, hint=hint
+    facts = _facts(exc, state, conn)
+    if facts.verify_failed:
+        # Which certificate broke which strict rule, and the fix: the core's precise refusal.
+        explained = explain_strict(
+            facts.verify_error, facts.verify_depth, conn, state, backend=BACKEND_NAME,
+            prefix=f"{_where(state, 'handshake')} failed: ",
         )
+        if explained is not None:
+            return explained
+    return classified_error(
+        facts, where=_where(state, operation), native=_native_text(exc), backend=BACKEND_NAME
+    )
 
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return make("timeout", "the peer did not answer in time")
+
+def _facts(
+    exc: BaseException, state: Optional[ConnectionState], conn: Optional[SSL.Connection]
+) -> Facts:
+    """What the core's classification needs to know about ``exc``, read from pyOpenSSL."""
     if isinstance(exc, SSL.ZeroReturnError):
-        return make("connection-closed", "the peer closed the TLS connection")
+        return Facts(Failure.CLOSED)
     if isinstance(exc, SSL.SysCallError):
+        # (-1, "Unexpected EOF") or (0, ...): the peer closed the TCP connection.
         code_no = exc.args[0] if exc.args else None
-        if code_no == -1 or code_no in _CLOSED_ERRNOS or code_no == 0:
-            return make("connection-closed", "the peer closed the connection")
-        return make("handshake-failure", "a system call failed")
+        closed = code_no in (-1, 0) or code_no in CLOSED_ERRNOS
+        return Facts(Failure.CLOSED if closed else Failure.SYSTEM)
     if isinstance(exc, SSL.Error):
-        return _translate_ssl_error(exc, state, conn, make)
-    if isinstance(exc, (ConnectionError, BrokenPipeError)):
-        return make("connection-closed", "the peer closed the connection")
-    if isinstance(exc, OSError) and exc.errno in _CLOSED_ERRNOS:
-        return make("connection-closed", "the peer closed the connection")
-    return make("handshake-failure", "unexpected error")
+        return _ssl_facts(exc, state, conn)
+    return Facts(os_failure(exc) or Failure.UNEXPECTED)
+
+
+def _ssl_facts(
+    exc: SSL.Error, state: Optional[ConnectionState], conn: Optional[SSL.Connection]
+) -> Facts:
+    reasons = tuple(reasons_of(exc))
+    verify_failed = "CERTIFICATE_VERIFY_FAILED" in (_token(r) for r in reasons)
+    errnum = depth = None
+    if verify_failed:
+        # The X509_V_ERR_* number the verify callback recorded, else OpenSSL's verify result.
+        errnum = state.verify_error if state is not None else None
+        depth = state.verify_depth if state is not None else None
+        if errnum is None and conn is not None:
+            errnum = verify_result(conn)
+    return Facts(
+        reasons=reasons,
+        handshake_done=state is not None and state.handshake_done,
+        negotiated=_negotiated(conn),
+        verify_failed=verify_failed,
+        verify_error=errnum,
+        verify_depth=depth,
+        verify_text=verify_error_string(errnum) if errnum is not None else None,
+        options=state.options if state is not None else None,
+        library=f"{openssl_version()} (pyOpenSSL's)",
+    )
 
 
 def _stashed_ocsp_error(state: Optional[ConnectionState], exc: BaseException) -> Optional[TLSError]:
@@ -163,79 +174,6 @@ def _negotiated(conn: Optional[SSL.Connection]) -> bool:
         return conn is not None and conn.get_cipher_name() is not None
     except Exception:  # a broken connection object answers nothing useful
         return False
-
-
-def _translate_ssl_error(
-    exc: SSL.Error,
-    state: Optional[ConnectionState],
-    conn: Optional[SSL.Connection],
-    make: _Maker,
-) -> TLSError:
-    tokens = [_token(r) for r in reasons_of(exc)]
-    if "CERTIFICATE_VERIFY_FAILED" in tokens:
-        errnum = state.verify_error if state is not None else None
-        depth = state.verify_depth if state is not None else None
-        if errnum is None and conn is not None:
-            errnum = verify_result(conn)
-        if errnum is None:
-            return make("cert-invalid", "certificate verify failed")
-        explained = explain_strict(
-            errnum, depth, conn, state, backend=BACKEND_NAME,
-            prefix=f"{_where(state, 'handshake')} failed: ",
-        )
-        if explained is not None:  # which certificate broke which strict rule, and the fix
-            return explained
-        at = f" at depth {depth}" if depth is not None else ""
-        code = code_for_verify_error(errnum)
-        return make(
-            code,
-            f"certificate verify failed: {verify_error_string(errnum)} "
-            f"(OpenSSL verify error {errnum}{at})",
-            hint=situated_hint(code, state.options if state is not None else None),
-        )
-    for token in tokens:
-        if token in PROTOCOL_VERSION_REASONS or token.endswith("_ALERT_PROTOCOL_VERSION"):
-            return make(
-                "protocol-version",
-                "no TLS version in common with the server",
-                hint=situated_hint("protocol-version", state.options if state else None)
-                or (
-                    "The server and client share no TLS version. Old servers need "
-                    f"tlsProfile=legacy. OpenSSL in use: {openssl_version()} (pyOpenSSL's)."
-                ),
-            )
-        if token in NO_SHARED_CIPHER_REASONS or (
-            token in HANDSHAKE_FAILURE_ALERT_REASONS and not _negotiated(conn)
-        ):
-            return make(
-                "no-shared-cipher",
-                "the server accepted none of the offered cipher suites",
-                hint=situated_hint("no-shared-cipher", state.options if state else None),
-            )
-        if token in NOT_TLS_REASONS:
-            return make("not-tls", "the peer does not speak TLS")
-        if token in HANDSHAKE_FAILURE_ALERT_REASONS and state is not None and state.handshake_done:
-            return make(
-                "handshake-failure",
-                "the server aborted the connection with a handshake_failure alert after the "
-                "handshake, typically after asking to renegotiate, which tlsplug refuses",
-            )
-        if token in CLIENT_CERT_REFUSED_REASONS or token in HANDSHAKE_FAILURE_ALERT_REASONS:
-            return make(
-                "handshake-failure",
-                "the server refused the client certificate, or requires one and none was "
-                "given (tlsCertificateKeyFile)",
-                hint=client_cert_hint(state.options if state is not None else None),
-            )
-        if token == LEGACY_RENEGOTIATION_REASON:
-            return make(
-                "handshake-failure",
-                "the server does not support secure renegotiation",
-                hint=LEGACY_RENEGOTIATION_HINT,
-            )
-        if "EOF" in token:
-            return make("connection-closed", "the peer closed the connection")
-    return make("handshake-failure", "TLS failure")
 
 
 @contextlib.contextmanager
