@@ -4,8 +4,8 @@ The context is built by the same ``build_ssl_context`` as the backend's ``Client
 (the pinned policy, trust, DER CRLs converted, client certificate), as an
 ``ssl.SSLContext`` subclass whose ``sslobject_class``/``sslsocket_class`` run, when the
 handshake completes, the checks ``StdlibContext.wrap_socket`` runs after it (``_context.py``):
-the strict-chain lint (``_lint.py``), the hostname rule when chain verification is off
-(``_hostcheck.py``) and OCSP (``_ocsp.py``). Handshake failures are translated by the
+the strict-chain lint and the hostname rule when chain verification is off (``_checks.py``),
+and OCSP (``_ocsp.py``). Handshake failures are translated by the
 backend's one choke point (``_translate.py``), so callers see tlsplug's codes.
 
 OCSP responders: a blocking ``wrap_socket`` asks them within ``ocsp_timeout`` as today; an
@@ -28,8 +28,7 @@ from tlsplug.backend import (
 )
 
 from ._chains import PeerChains
-from ._hostcheck import check_hostname_after_handshake
-from ._lint import check_chain_after_handshake
+from ._checks import check_chain_after_handshake, check_hostname_after_handshake
 from ._ocsp import StdlibOCSP
 from ._sslcontext import build_ssl_context
 from ._translate import BACKEND_NAME, is_end_of_stream, translate

@@ -14,11 +14,13 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple, TypeVar
 
 from tlsplug.backend import TLSError, TLSOptions, WantReadError, WantWriteError
 
-from ._chains import PeerChains
-from ._hostcheck import check_hostname_after_handshake
-from ._lint import check_chain_after_handshake, strict_verify_error
+from ._chains import PeerChains, unverified_chain
+from ._checks import (
+    check_chain_after_handshake,
+    check_hostname_after_handshake,
+    strict_verify_error,
+)
 from ._ocsp import StdlibOCSP
-from ._socket import unverified_chain
 from ._translate import BACKEND_NAME, is_end_of_stream, translate_errors
 
 __all__ = ["StdlibTLSBuffer"]
@@ -32,7 +34,7 @@ class StdlibTLSBuffer:
     backend_name = BACKEND_NAME
     #: The connection's OCSP step (set by the context; None: no OCSP at all).
     _ocsp: Optional[StdlibOCSP] = None
-    #: The options the chain lint (_lint.py) reads (set by the context; None: no lint).
+    #: The options the chain lint (_checks.py) reads (set by the context; None: no lint).
     _lint_options: Optional[TLSOptions] = None
     #: The CRLs for the chain's CA certificates (set by the context).
     _crls: Tuple[Any, ...] = ()
@@ -86,7 +88,7 @@ class StdlibTLSBuffer:
                 raise
             raise refusal from error.__cause__
         peer = PeerChains(self._obj)  # each form of the chain read from ssl once
-        if self._lint_options is not None:  # _lint.py: checks a newer OpenSSL makes
+        if self._lint_options is not None:  # _checks.py: checks a newer OpenSSL makes
             check_chain_after_handshake(self._obj, self._lint_options, peer, self._crls)
         if self._post_check_host is not None:
             check_hostname_after_handshake(peer.leaf(), self._post_check_host)

@@ -15,6 +15,7 @@ leaf it really issued).
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 from collections import OrderedDict
@@ -23,7 +24,10 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["CHAINS", "ChainFacts", "PeerChains", "as_der", "native_chain", "verified_chain"]
+__all__ = [
+    "CHAINS", "ChainFacts", "PeerChains", "as_der", "native_chain", "unverified_chain",
+    "verified_chain",
+]
 
 _UNSET: Any = object()
 
@@ -68,6 +72,23 @@ def verified_chain(conn: Any) -> Optional[List[bytes]]:
     caller then falls back to the chain the peer sent.
     """
     return as_der(native_chain(conn))
+
+
+def unverified_chain(conn: Any, leaf: Optional[bytes]) -> List[bytes]:
+    """The chain the peer sent, leaf first, as DER, from an SSLSocket or SSLObject.
+
+    Python 3.13 has the public ``get_unverified_chain()`` returning DER (gh-109109);
+    3.10-3.12 have it on the private ``_sslobj`` returning ``_ssl.Certificate`` objects;
+    3.9 has neither, so only the leaf is returned there.
+    """
+    getter = getattr(conn, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(conn, "_sslobj", None), "get_unverified_chain", None)
+    chain: Any = None
+    if getter is not None:
+        with contextlib.suppress(Exception):
+            chain = getter()
+    return as_der(chain) or ([leaf] if leaf else [])
 
 
 class PeerChains:
@@ -118,8 +139,6 @@ class PeerChains:
     def unverified(self) -> List[bytes]:
         """The chain the peer sent, leaf first (only the leaf on Python 3.9)."""
         if self._unverified is _UNSET:
-            from ._socket import unverified_chain
-
             self._unverified = unverified_chain(self._conn, self.leaf())
         chain: List[bytes] = self._unverified
         return chain

@@ -1,4 +1,6 @@
-"""The chain checks a newer OpenSSL makes and Python's OpenSSL 3.0 does not (docs/design.md).
+"""The checks after a stdlib handshake: the chain lint, the profile's limits, CA CRLs, the host.
+
+The chain checks a newer OpenSSL makes and Python's OpenSSL 3.0 does not (docs/design.md).
 
 "Where the two OpenSSL builds still judge a chain differently, the backend that is more
 lenient adds the missing check itself": after a verified handshake under the modern profile
@@ -6,6 +8,13 @@ lenient adds the missing check itself": after a verified handshake under the mod
 after the handshake, so it cannot precede a later-stage OpenSSL error (host name, CRL,
 dates) the way the PyOpenSSL backend's deferred lint does: the verdict is the same, the
 code can then differ - only when a chain has two defects, which no scenario generates.
+
+The host name: Python's ssl also checks it inside the handshake when the chain is verified
+(OpenSSL's ``X509_check_host``, which decides first, as in docs/design.md's precedence); the
+core matcher (``tlsplug.backend.check_identity``) accepts nothing OpenSSL refuses, and runs
+in every mode - also under ``tlsAllowInvalidCertificates``, where ssl refuses
+``check_hostname`` with ``CERT_NONE`` - so the verdict is the core's on every backend
+(docs/design.md, Identity).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from tlsplug.backend import (
     TLSError,
     TLSOptions,
     chain_crl_error,
+    check_identity,
     code_for_verify_error,
     error_for_code,
     is_strict_rule,
@@ -25,16 +35,18 @@ from tlsplug.backend import (
     limits_violation,
     newer_violation,
     policy_for,
+    server_identity,
     strict_refusal,
     trust_anchors,
 )
 from tlsplug.ocsp import load_certificate
 
-from ._chains import PeerChains
-from ._socket import unverified_chain
+from ._chains import PeerChains, unverified_chain
 from ._translate import BACKEND_NAME
 
-__all__ = ["check_chain_after_handshake", "strict_verify_error"]
+__all__ = [
+    "check_chain_after_handshake", "check_hostname_after_handshake", "strict_verify_error",
+]
 
 
 def check_chain_after_handshake(
@@ -130,3 +142,9 @@ def strict_verify_error(exc: BaseException, conn: Any, options: TLSOptions) -> O
         exc.verify_code, depth=None, peers=peers, anchors=trust_anchors(options),
         backend=BACKEND_NAME,
     )
+
+
+def check_hostname_after_handshake(leaf_der: Optional[bytes], host: str) -> None:
+    """Raise ``CertificateError(hostname-mismatch)`` unless the leaf names ``host``."""
+    # ``host`` is already normalised; normalising again is a cache hit.
+    check_identity(leaf_der, server_identity(host, backend=BACKEND_NAME), backend=BACKEND_NAME)

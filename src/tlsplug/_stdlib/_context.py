@@ -20,8 +20,11 @@ from tlsplug.backend import (
 
 from ._buffer import StdlibTLSBuffer
 from ._chains import PeerChains
-from ._hostcheck import check_hostname_after_handshake
-from ._lint import check_chain_after_handshake, strict_verify_error
+from ._checks import (
+    check_chain_after_handshake,
+    check_hostname_after_handshake,
+    strict_verify_error,
+)
 from ._ocsp import StdlibOCSP, outcome
 from ._resume import Resumption
 from ._socket import StdlibTLSSocket
@@ -72,7 +75,7 @@ class StdlibContext:
         identity = server_identity(server_hostname, backend=BACKEND_NAME)
         # Python sends no SNI for an IP literal (RFC 6066 §3) and checks it against IP SANs.
         name = identity.name
-        # The core matcher decides in every mode (_hostcheck.py), after OpenSSL's own check.
+        # The core matcher decides in every mode (_checks.py), after OpenSSL's own check.
         post = name if self.options.verify_hostname else None
         return name, post
 
@@ -116,7 +119,7 @@ class StdlibContext:
     def _after_handshake(self, tls: ssl.SSLSocket, post_check: Optional[str]) -> StdlibOCSP:
         """Every check after a blocking handshake; the connection's OCSP step (bench/hotpath.py)."""
         peer = PeerChains(tls)  # each form of the chain read from ssl once
-        # _lint.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
+        # _checks.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
         check_chain_after_handshake(tls, self.options, peer, self.crls)
         if post_check is not None:
             check_hostname_after_handshake(peer.leaf(), post_check)

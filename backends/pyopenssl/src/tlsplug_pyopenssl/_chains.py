@@ -70,7 +70,7 @@ class ChainFacts:
         return self._limits[profile]
 
     def violation(self) -> Optional[Tuple[int, int]]:
-        """The strict lint's first (X509_V_ERR, depth), or None (see ``_strict``)."""
+        """The strict lint's first (X509_V_ERR, depth), or None (see ``_checks``)."""
         if self._violation is None:
             self._violation = (strict_violation(self.certs) or newer_violation(self.certs),)
         return self._violation[0]

@@ -26,9 +26,6 @@ from tlsplug.backend import (
     TLSOptions,
     TLSSocket,
     certificate_violation,
-    chain_crl_error,
-    check_identity,
-    limits_error,
     load_materials,
     policy_for,
     server_identity,
@@ -36,10 +33,11 @@ from tlsplug.backend import (
     trust_anchors,
 )
 
+from ._buffer import PyOpenSSLBuffer
 from ._chains import ChainMemo
 from ._ocsp import OCSPSupport, install_ocsp
-from ._session import Resumption, session_reused
-from ._strict import chain_failure
+from ._resume import Resumption
+from ._socket import PyOpenSSLSocket
 from ._translate import BACKEND_NAME
 from ._verify import ConnectionState, configure_hostname, install_verify
 
@@ -51,7 +49,7 @@ try:  # pyOpenSSL's private cffi bindings (the host check in _verify.py uses the
 except (ImportError, AttributeError):  # pragma: no cover - then partial writes stay on
     _CLEAR_MODE, _PARTIAL_WRITE = None, 0
 
-__all__ = ["PyOpenSSLContext", "build_context", "finish_handshake"]
+__all__ = ["PyOpenSSLContext", "build_context"]
 
 _VERSIONS: Dict[ssl.TLSVersion, int] = {
     ssl.TLSVersion.TLSv1: SSL.TLS1_VERSION,
@@ -156,42 +154,6 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
     return ctx
 
 
-def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
-    """The checks OpenSSL did not make inside the handshake; raise ``CertificateError``."""
-    host = state.server_hostname
-    if state.strict and options.verify_certificates and not session_reused(conn):
-        # The strict lint, then any error verification deferred for it (_strict.py).
-        failure = chain_failure(conn, state)
-        if failure is not None:
-            raise failure
-    if options.verify_certificates and not session_reused(conn):
-        # The profile's signature and key floor (docs/design.md, Legacy limits); the
-        # security level OpenSSL needs for TLS 1.0 would let MD5 and 512-bit RSA through.
-        facts = state.chain_facts(conn)
-        violation = facts.limits(options.profile) if facts is not None else None
-        if violation is not None:
-            raise limits_error(violation, backend=BACKEND_NAME)
-        if state.crls and facts is not None and options.check_crl:
-            # OpenSSL checked the leaf's CRL; the CA certificates' are the core's.
-            crl_error = chain_crl_error(facts.certs, state.crls, backend=BACKEND_NAME)
-            if crl_error is not None:
-                raise crl_error
-    if host and options.verify_hostname and state.identity is not None:
-        # The core matcher decides in every mode (docs/design.md, Identity); OpenSSL's check
-        # inside the handshake (configure_hostname) refuses nothing more, only earlier.
-        facts = state.chain_facts(conn) if options.verify_certificates else None
-        if facts is not None and facts.ders:
-            der: Optional[bytes] = facts.ders[0]  # the verified leaf, already encoded
-        else:
-            cert = conn.get_peer_certificate(as_cryptography=True)
-            from cryptography.hazmat.primitives.serialization import Encoding
-
-            der = cert.public_bytes(Encoding.DER) if cert is not None else None
-        check_identity(der, state.identity, backend=BACKEND_NAME)
-    # Only now: a failed check must fail again if the caller retries do_handshake().
-    state.handshake_done = True
-
-
 def _trust_may_violate(materials: Materials) -> bool:
     """Whether one of the trust store's certificates fails ``certificate_violation``."""
     trust = materials.trust
@@ -283,8 +245,6 @@ class PyOpenSSLContext:
         self, sock: socket.socket, server_hostname: Optional[str] = None
     ) -> TLSSocket:
         """Handshake over ``sock`` and run every check (``TLSError`` on failure)."""
-        from ._connection import PyOpenSSLSocket
-
         if sock.gettimeout() == 0.0:  # same rule as the stdlib backend
             raise ValueError("wrap_socket needs a blocking socket; use wrap_buffers instead")
         conn, state = self.new_connection(sock, server_hostname)  # like ssl: sock kept open
@@ -297,7 +257,5 @@ class PyOpenSSLContext:
 
     def wrap_buffers(self, server_hostname: Optional[str] = None) -> TLSBuffer:
         """A sans-IO connection with the same checks as ``wrap_socket``."""
-        from ._buffer import PyOpenSSLBuffer
-
         conn, state = self.new_connection(None, server_hostname)
         return PyOpenSSLBuffer(conn, state, self.options)

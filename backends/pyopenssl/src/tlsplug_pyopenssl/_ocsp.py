@@ -39,7 +39,7 @@ from tlsplug import ocsp
 from tlsplug.backend import Materials, TLSError, TLSOptions, error_for_code
 
 from ._chains import ChainFacts
-from ._session import session_reused
+from ._resume import session_reused
 from ._translate import BACKEND_NAME
 from ._verify import ConnectionState
 

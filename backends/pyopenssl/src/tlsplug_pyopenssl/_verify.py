@@ -9,7 +9,7 @@ text of the final ``SSL.Error`` - decides the error code (``cert-expired`` vs
 Host and IP checks: OpenSSL's (``X509_VERIFY_PARAM_set1_host`` / ``set1_ip``, with the
 flags CPython uses, Modules/_ssl.c ``_ssl_configure_hostname``) runs inside the handshake so
 a mismatch is reported where docs/design.md's precedence puts it; the verdict is the core's
-``check_identity``, run after every handshake (``_context.finish_handshake``), which
+``check_identity``, run after every handshake (``_checks.finish_handshake``), which
 accepts nothing OpenSSL refuses. pyOpenSSL has no public API for the former (as of 26.x);
 the cffi bindings of ``cryptography`` do, and a build without them only loses the early
 report.
@@ -37,9 +37,10 @@ if TYPE_CHECKING:
 
     from tlsplug.backend import TLSOptions
 
-    from ._session import Resumption
+    from ._resume import Resumption
 
 __all__ = [
+    "BACKEND_NAME",
     "ConnectionState",
     "configure_hostname",
     "install_verify",
@@ -48,6 +49,10 @@ __all__ = [
     "verify_error_string",
     "verify_result",
 ]
+
+#: The name this backend registers under; here, below every module that reports errors
+#: (``_translate`` re-exports it), so that none of them imports another only for it.
+BACKEND_NAME = "pyopenssl"
 
 # openssl/x509v3.h; what CPython sets: never the subject CN, no "f*.example.com" wildcards.
 X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4
@@ -126,11 +131,11 @@ class ConnectionState:
         self.crls: Sequence[x509.CertificateRevocationList] = ()
         #: The normalised identity (``tlsplug.backend.server_identity``) that is verified.
         self.identity: Optional[Identity] = None
-        #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
+        #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_checks``).
         self.strict = strict
         self.handshake_done = False
         #: Verification went on past an error OpenSSL finds after the strict checks (strict
-        #: mode only); ``_strict.chain_failure`` reports it once the lint has run.
+        #: mode only); ``_checks.chain_failure`` reports it once the lint has run.
         self.deferred = False
         #: Whether a trusted certificate could fail that lint (one callable per context).
         self.trust_may_violate = trust_may_violate
@@ -141,7 +146,7 @@ class ConnectionState:
         self.verifying = verifying
         #: The context's memory of verified chains (``_chains``); None converts every time.
         self.chains: Optional[ChainMemo] = None
-        #: The session offered for resumption (``_session.Resumption``), if any.
+        #: The session offered for resumption (``_resume.Resumption``), if any.
         self.resumption: Optional[Resumption] = None
         #: The trusted certificates (tlsCAFile) that may complete the chain: they name the
         #: certificate that broke a strict rule (``explain_strict``).
@@ -210,7 +215,7 @@ def verify_callback(
     In strict mode an error OpenSSL finds after its ``check_extensions`` step is deferred
     (verification continues, the first error is kept): the X509_STRICT checks OpenSSL 4.0
     dropped must be reported first, as OpenSSL 3.0 does, and they need the verified chain
-    (``_strict.chain_failure``, raised by ``finish_handshake`` or by the error translation).
+    (``_checks.chain_failure``, raised by ``finish_handshake`` or by the error translation).
     """
     if ok:
         return True
