@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional
 
 from tlsplug.backend import (
     BridgeSSLContext,
+    Materials,
     TLSOptions,
     load_materials,
     normalize_hostname,
@@ -59,7 +60,7 @@ def _after_handshake(conn: Any, wait_for_responders: bool) -> StdlibOCSP:
     ctx = conn.context
     options: TLSOptions = ctx.tlsplug_options
     peer = PeerChains(conn)  # each form of the chain read from ssl once
-    check_chain_after_handshake(conn, options, peer)
+    check_chain_after_handshake(conn, options, peer, ctx.tlsplug_materials)
     if options.verify_hostname and conn.server_hostname:
         # The core matcher decides in every mode, after OpenSSL's own check (which ssl
         # cannot make under tlsAllowInvalidCertificates: it refuses it with CERT_NONE).
@@ -148,6 +149,8 @@ class StdlibSSLContext(BridgeSSLContext):
 
     sslobject_class = CheckedSSLObject
     sslsocket_class = CheckedSSLSocket
+    #: The parsed files: trust anchors, CRLs for the chain's CA certificates.
+    tlsplug_materials: Optional[Materials] = None
 
     def wrap_socket(
         self, sock: Any, server_side: bool = False, do_handshake_on_connect: bool = True,
@@ -185,11 +188,13 @@ def create_ssl_context(options: TLSOptions) -> StdlibSSLContext:
     from tlsplug.backend import TLSError
 
     try:
-        ctx = build_ssl_context(options, load_materials(options), StdlibSSLContext)
+        materials = load_materials(options)
+        ctx = build_ssl_context(options, materials, StdlibSSLContext)
     except TLSError as exc:
         if exc.backend is None:
             exc.backend = BACKEND_NAME
         raise
     assert isinstance(ctx, StdlibSSLContext)
     ctx._tlsplug_arm(options, BACKEND_NAME)
+    ctx.tlsplug_materials = materials
     return ctx

@@ -24,6 +24,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from tlsplug.backend import (
     X509_V_FLAG_X509_STRICT,
+    Materials,
     TLSError,
     TLSOptions,
     chain_crl_error,
@@ -37,7 +38,6 @@ from tlsplug.backend import (
     policy_for,
     server_identity,
     strict_refusal,
-    trust_anchors,
 )
 from tlsplug.ocsp import load_certificate
 
@@ -50,19 +50,22 @@ __all__ = [
 
 
 def check_chain_after_handshake(
-    conn: Any, options: TLSOptions, peer: PeerChains, crls: Sequence[Any] = ()
+    conn: Any, options: TLSOptions, peer: PeerChains, materials: Optional[Materials] = None
 ) -> None:
     """Raise ``CertificateError`` when the verified chain fails a newer OpenSSL's checks,
     the profile's signature and key limits (``tlsplug.backend.limits_violation``), or a CRL
-    of ``crls`` revokes one of its CA certificates (``tlsplug.backend.chain_crl_error``)."""
+    of ``materials`` revokes one of its CA certificates (``tlsplug.backend.chain_crl_error``).
+    """
     if not options.verify_certificates:
         return
     if getattr(conn, "session_reused", False):
         # A resumed session shows no chain; it was linted when the session was made.
         return
+    anchors = _anchors(materials)
     if policy_for(options).verify_flags & X509_V_FLAG_X509_STRICT:
-        _check_strict(options, peer)
-    _check_limits(options, peer)
+        _check_strict(peer, anchors)
+    _check_limits(options, peer, anchors)
+    crls = materials.crls if materials is not None else ()
     if crls and options.check_crl:
         facts = peer.facts() if peer.verified() else None
         # Python 3.9 shows no verified chain: only the leaf's CRL (OpenSSL's) is checked.
@@ -71,48 +74,55 @@ def check_chain_after_handshake(
             raise error
 
 
-def _check_limits(options: TLSOptions, peer: PeerChains) -> None:
+def _anchors(materials: Optional[Materials]) -> Sequence[Any]:
+    # The explicit trust anchors (tlsCAFile, ca_data, tlsCADirectory), parsed once.
+    return materials.trust.certs if materials is not None else ()
+
+
+def _check_limits(options: TLSOptions, peer: PeerChains, anchors: Sequence[Any]) -> None:
     # After the strict lint: OpenSSL's check_auth_level follows check_extensions.
     facts = peer.facts() if peer.verified() else None
     if facts is not None:
         violation = facts.limits(options.profile)
     else:
-        certs = _visible_chain(options, peer)
+        certs = _visible_chain(peer, anchors)
         violation = limits_violation(certs, options.profile, complete=False) if certs else None
     if violation is not None:
         raise limits_error(violation, backend=BACKEND_NAME)
 
 
-def _visible_chain(options: TLSOptions, peer: PeerChains) -> List[Any]:
+def _visible_chain(peer: PeerChains, anchors: Sequence[Any]) -> List[Any]:
     try:
         certs = [load_certificate(der) for der in peer.unverified()]
     except ValueError:
         return []
     if certs:
-        # Python 3.9 shows only the leaf: add the anchors of tlsCAFile that issued the top
+        # Python 3.9 shows only the leaf: add the trust anchors that issued the top
         # certificate (the intermediates a server sends stay invisible there).
         top = certs[-1]
-        certs += [t for t in trust_anchors(options) if t.subject == top.issuer and t != top]
+        certs += [t for t in anchors if t.subject == top.issuer and t != top]
     return certs
 
 
-def _check_strict(options: TLSOptions, peer: PeerChains) -> None:
+def _check_strict(peer: PeerChains, anchors: Sequence[Any]) -> None:
     if peer.verified():
         # Linted once per distinct chain: a pool sees the same chain on every connection.
         facts = peer.facts()
         if facts is not None:
-            _raise_for(facts.violation(), facts.certs, options)
+            _raise_for(facts.violation(), facts.certs, anchors)
         return
-    certs = _visible_chain(options, peer)
-    _raise_for(newer_violation(certs), certs, options)
+    certs = _visible_chain(peer, anchors)
+    _raise_for(newer_violation(certs), certs, anchors)
 
 
-def _raise_for(violation: Optional[Tuple[int, int]], certs: Any, options: TLSOptions) -> None:
+def _raise_for(
+    violation: Optional[Tuple[int, int]], certs: Any, anchors: Sequence[Any]
+) -> None:
     if violation is None:
         return
     errnum, depth = violation
     refusal = strict_refusal(
-        errnum, depth=depth, peers=list(certs), anchors=trust_anchors(options),
+        errnum, depth=depth, peers=list(certs), anchors=anchors,
         backend=BACKEND_NAME,
     )
     if refusal is not None:
@@ -124,12 +134,14 @@ def _raise_for(violation: Optional[Tuple[int, int]], certs: Any, options: TLSOpt
     )
 
 
-def strict_verify_error(exc: BaseException, conn: Any, options: TLSOptions) -> Optional[TLSError]:
+def strict_verify_error(
+    exc: BaseException, conn: Any, materials: Optional[Materials]
+) -> Optional[TLSError]:
     """The precise refusal for a verify error only the strict profile makes, else None.
 
     OpenSSL's own text ("CA cert does not include key usage extension") names neither the
     certificate nor the fix; ``strict_refusal`` does, from the chain the server sent (3.10+;
-    3.9 shows none) and the certificates of tlsCAFile.
+    3.9 shows none) and the explicit trust anchors.
     """
     if not isinstance(exc, ssl.SSLCertVerificationError) or not is_strict_rule(exc.verify_code):
         return None
@@ -139,7 +151,7 @@ def strict_verify_error(exc: BaseException, conn: Any, options: TLSOptions) -> O
     except ValueError:
         peers = []
     return strict_refusal(
-        exc.verify_code, depth=None, peers=peers, anchors=trust_anchors(options),
+        exc.verify_code, depth=None, peers=peers, anchors=_anchors(materials),
         backend=BACKEND_NAME,
     )
 

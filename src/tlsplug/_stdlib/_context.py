@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any, Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from tlsplug.backend import (
     ConfigurationError,
+    Materials,
     SessionStore,
     TLSOptions,
     server_identity,
@@ -46,8 +47,9 @@ class StdlibContext:
     """Options turned into a pinned ``ssl.SSLContext``; thread-safe."""
 
     backend_name = BACKEND_NAME
-    #: The CRLs of tlsCRLFile, for the CA certificates of the chain (set by the backend).
-    crls: Tuple[Any, ...] = ()
+    #: The parsed files (trust anchors, CRLs for the chain's CA certificates; the backend
+    #: sets them).
+    materials: Optional[Materials] = None
 
     def __init__(self, options: TLSOptions, ssl_context: ssl.SSLContext) -> None:
         """Use ``build_ssl_context`` through the backend rather than calling this."""
@@ -102,7 +104,7 @@ class StdlibContext:
             try:
                 tls.do_handshake()
             except Exception as exc:
-                refusal = strict_verify_error(exc, tls, self.options)
+                refusal = strict_verify_error(exc, tls, self.materials)
                 if refusal is not None:  # which certificate broke which strict rule
                     raise refusal from exc
                 _reraise(exc, lambda: tls.cipher() is not None, self.options)
@@ -120,7 +122,7 @@ class StdlibContext:
         """Every check after a blocking handshake; the connection's OCSP step (bench/hotpath.py)."""
         peer = PeerChains(tls)  # each form of the chain read from ssl once
         # _checks.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
-        check_chain_after_handshake(tls, self.options, peer, self.crls)
+        check_chain_after_handshake(tls, self.options, peer, self.materials)
         if post_check is not None:
             check_hostname_after_handshake(peer.leaf(), post_check)
         # OCSP (_ocsp.py): must-staple fails closed, responders within ocsp_timeout.
@@ -135,7 +137,7 @@ class StdlibContext:
         buffer = StdlibTLSBuffer(self._ctx, server_hostname, name, post_check)
         buffer._ocsp = StdlibOCSP(self.options)  # the post-handshake OCSP step (_ocsp.py)
         buffer._lint_options = self.options
-        buffer._crls = self.crls
+        buffer._materials = self.materials
         return buffer
 
     def __repr__(self) -> str:

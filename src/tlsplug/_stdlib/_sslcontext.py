@@ -19,6 +19,7 @@ from tlsplug.backend import (
     ConfigurationError,
     Materials,
     TLSOptions,
+    Trust,
     policy_for,
 )
 
@@ -80,17 +81,16 @@ def _is_truststore(ctx: ssl.SSLContext) -> bool:
     return type(ctx).__module__.startswith("truststore")
 
 
-def _load_trust(ctx: ssl.SSLContext, options: TLSOptions, materials: Materials) -> None:
-    trust = materials.trust
+def _install_trust(ctx: ssl.SSLContext, options: TLSOptions, trust: Trust) -> None:
     try:
-        if trust.pem:
-            ctx.load_verify_locations(cadata=trust.pem.decode("ascii"))
+        if trust.certs:  # parsed once by load_materials; cadata takes them as DER
+            ctx.load_verify_locations(cadata=b"".join(trust.ders))
         if (trust.cafile or trust.capath) and not _is_truststore(ctx):
             # The system store, certifi, or a tlsCAFile in OpenSSL's TRUSTED CERTIFICATE
             # format (cadata reads plain CERTIFICATE blocks only). With the OS verifier,
             # truststore loads what the platform trusts itself.
             ctx.load_verify_locations(cafile=trust.cafile, capath=trust.capath)
-    except (ssl.SSLError, OSError, UnicodeDecodeError) as exc:
+    except (ssl.SSLError, OSError) as exc:
         raise _config_error(
             _trust_option(options), options.ca_file or options.ca_dir or trust.cafile
             or trust.capath, f"OpenSSL cannot load the trust store ({exc})", "invalid-file",
@@ -249,7 +249,7 @@ def build_ssl_context(
         # when still required, is checked after the handshake (see _context.py).
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    _load_trust(ctx, options, materials)
+    _install_trust(ctx, options, materials.trust)
     _load_crl(ctx, options, materials)
     _load_client_cert(ctx, options)
     return ctx

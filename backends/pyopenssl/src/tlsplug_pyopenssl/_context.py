@@ -8,12 +8,10 @@ thread.
 
 from __future__ import annotations
 
-import functools
 import socket
 import ssl
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from cryptography import x509
 from OpenSSL import SSL, crypto
 
 from tlsplug.backend import (
@@ -25,12 +23,12 @@ from tlsplug.backend import (
     TLSBuffer,
     TLSOptions,
     TLSSocket,
+    Trust,
     certificate_violation,
     load_materials,
     policy_for,
     server_identity,
     session_key,
-    trust_anchors,
 )
 
 from ._buffer import PyOpenSSLBuffer
@@ -77,12 +75,11 @@ def _config_error(option: str, path: Optional[str], message: str) -> Configurati
     )
 
 
-def _load_trust(ctx: SSL.Context, options: TLSOptions, materials: Materials) -> None:
-    trust = materials.trust
-    if trust.pem:
+def _install_trust(ctx: SSL.Context, trust: Trust) -> None:
+    if trust.certs:  # parsed once by load_materials
         store = ctx.get_cert_store()
         assert store is not None
-        for cert in x509.load_pem_x509_certificates(trust.pem):
+        for cert in trust.certs:
             store.add_cert(crypto.X509.from_cryptography(cert))
     if trust.cafile or trust.capath:
         # OpenSSL reads these itself: the system store, certifi, truststore's Linux bundle,
@@ -120,7 +117,7 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
     # CRL_CHECK (leaf only) is in the flags when a CRL is used: Python's VERIFY_CRL_CHECK_LEAF.
     store.set_flags(policy.verify_flags)
     try:
-        _load_trust(ctx, options, materials)
+        _install_trust(ctx, materials.trust)
     except (SSL.Error, crypto.Error) as exc:
         raise _config_error(
             "tlsCAFile", options.ca_file, f"not usable by OpenSSL ({exc})"
@@ -154,20 +151,11 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
     return ctx
 
 
-def _trust_may_violate(materials: Materials) -> bool:
+def _trust_may_violate(trust: Trust) -> bool:
     """Whether one of the trust store's certificates fails ``certificate_violation``."""
-    trust = materials.trust
-    try:
-        pem = trust.pem
-        if pem is None and trust.cafile and not trust.capath:
-            with open(trust.cafile, "rb") as handle:
-                pem = handle.read()
-        if pem is None:
-            return True  # a directory of hashed names: assume the worst
-        certs = x509.load_pem_x509_certificates(pem)
-    except (OSError, ValueError):  # e.g. TRUSTED CERTIFICATE blocks: assume the worst
-        return True
-    return any(certificate_violation(cert) is not None for cert in certs)
+    if not trust.complete():  # a directory of hashed names, TRUSTED CERTIFICATE blocks...
+        return True  # assume the worst
+    return any(certificate_violation(cert) is not None for cert in trust.certificates())
 
 
 class PyOpenSSLContext:
@@ -190,15 +178,15 @@ class PyOpenSSLContext:
         self._strict = bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
         self._openssl_checks_host = options.verify_certificates and options.verify_hostname
         self._verifying = options.verify_certificates
-        # tlsCAFile's certificates, read only to explain a strict refusal (which CA broke it).
-        self._trust = functools.partial(trust_anchors, options)
+        # The explicit trust anchors, to explain a strict refusal (which CA broke it).
+        self._trust = self.materials.trust.certs
         # Sessions are per context: never offered by a context with other options.
         self.sessions = SessionStore() if options.session_resumption else None
 
     def trust_may_violate(self) -> bool:
         """Whether a trusted certificate fails the strict lint on its own (cached)."""
         if self._trust_lint is None:
-            self._trust_lint = _trust_may_violate(self.materials)
+            self._trust_lint = _trust_may_violate(self.materials.trust)
         return self._trust_lint
 
     def __repr__(self) -> str:

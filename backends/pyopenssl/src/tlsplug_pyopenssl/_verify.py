@@ -117,7 +117,7 @@ class ConnectionState:
         strict: bool = False,
         verifying: Optional[bool] = None,
         trust_may_violate: Callable[[], bool] = _may_violate_always,
-        trust: Callable[[], Sequence[Any]] = tuple,
+        trust: Sequence[Any] = (),
     ) -> None:
         """Nothing learned yet; ``strict``/``verifying`` come from the context."""
         self.server_hostname = server_hostname
@@ -148,8 +148,9 @@ class ConnectionState:
         self.chains: Optional[ChainMemo] = None
         #: The session offered for resumption (``_resume.Resumption``), if any.
         self.resumption: Optional[Resumption] = None
-        #: The trusted certificates (tlsCAFile) that may complete the chain: they name the
-        #: certificate that broke a strict rule (``explain_strict``).
+        #: The trusted certificates (``Trust.certs``: tlsCAFile, ca_data, tlsCADirectory)
+        #: that may complete the chain: they name the certificate that broke a strict rule
+        #: (``explain_strict``).
         self.trust = trust
         #: The context's options, so an error's hint can say what the user set (situated_hint).
         self.options: Optional[TLSOptions] = None
@@ -339,7 +340,7 @@ def explain_strict(
             peers = list(conn.get_peer_cert_chain(as_cryptography=True) or [])
         except Exception:  # no chain to show: the rule is still named
             peers = []
-    anchors = state.trust() if state is not None else ()
+    anchors = state.trust if state is not None else ()
     return strict_refusal(
         errnum, depth=depth, peers=peers, anchors=anchors, backend=backend, prefix=prefix
     )
