@@ -32,6 +32,7 @@ handshake then decides OCSP with ``tlsplug.ocsp.post_handshake_check_nowait``.
 from __future__ import annotations
 
 from ._bridge import BridgeSSLContext
+from ._chainfacts import ChainFacts, ChainMemo
 from ._chainlint import (
     X509_V_ERR_CA_BCONS_NOT_CRITICAL,
     X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL,
@@ -92,7 +93,7 @@ from ._reasons import (
     PROTOCOL_VERSION_REASONS,
     reason_token,
 )
-from ._sessions import SessionKey, SessionStore, session_key
+from ._sessions import Resumption, SessionKey, SessionStore, session_key
 from ._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_write
 from ._strictrules import STRICT_RULES, StrictRule, is_strict_rule, strict_refusal, trust_anchors
 
@@ -118,6 +119,8 @@ __all__ = [
     "Backend",
     "BridgeSSLContext",
     "CertificateError",
+    "ChainFacts",
+    "ChainMemo",
     "ClientContext",
     "DeferredOCSP",
     "ConfigurationError",
@@ -126,6 +129,7 @@ __all__ = [
     "Identity",
     "Materials",
     "Policy",
+    "Resumption",
     "SecurityWarning",
     "SessionKey",
     "SessionStore",

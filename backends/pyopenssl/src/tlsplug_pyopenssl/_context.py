@@ -173,7 +173,8 @@ class PyOpenSSLContext:
         self._trust_lint: Optional[bool] = None
         # One bound method for every connection's state (not one per connection).
         self._trust_check: Callable[[], bool] = self.trust_may_violate
-        self.chains = ChainMemo()
+        # A pool talks to a handful of servers: a few chains per context.
+        self.chains = ChainMemo(maxsize=32)
         # Per-connection decisions that depend on the options only, made once.
         self._strict = bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
         self._openssl_checks_host = options.verify_certificates and options.verify_hostname

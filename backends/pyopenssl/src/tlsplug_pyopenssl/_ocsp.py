@@ -282,14 +282,9 @@ class ConnectionOCSP:
         facts = _facts(conn)
         if facts is None or not facts.certs:
             return None
-        pair = facts.ocsp_pair
-        if pair is None:
-            leaf = facts.certs[0]
-            issuer = ocsp.find_issuer(leaf, facts.certs[1:], self.support.trust())
-            if issuer is None:
-                return None  # the general path logs the soft-fail
-            pair = facts.ocsp_pair = (leaf, issuer)
-        return pair
+        # The issuer is in the verified chain (remembered with it), else in the trust store;
+        # None: the general path logs the soft-fail.
+        return facts.ocsp_pair() or facts.ocsp_pair(self.support.trust())
 
     def record(self, verdict: Optional[ocsp.Verdict]) -> None:
         """Keep the final verdict (for ``ocsp_status``)."""

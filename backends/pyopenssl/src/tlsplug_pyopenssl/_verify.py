@@ -30,7 +30,7 @@ from tlsplug.backend import (
     strict_refusal,
 )
 
-from ._chains import ChainFacts, ChainMemo
+from ._chains import ChainFacts, ChainMemo, verified_facts
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -163,8 +163,7 @@ class ConnectionState:
         objects re-encodes every certificate, so it happens once per distinct chain.
         """
         if self._facts is None:
-            memo = self.chains if self.chains is not None else ChainMemo(maxsize=0)
-            self._facts = memo.facts(conn)
+            self._facts = verified_facts(conn, self.chains)
             if self._facts is None and self.resumption is not None:
                 # Resumed: no chain was verified now; the session's own handshake's was.
                 self._facts = self.resumption.offered_facts(conn)
