@@ -4,7 +4,9 @@ The chain checks a newer OpenSSL makes and Python's OpenSSL 3.0 does not (docs/d
 
 "Where the two OpenSSL builds still judge a chain differently, the backend that is more
 lenient adds the missing check itself": after a verified handshake under the modern profile
-(X509_STRICT), the verified chain goes through ``tlsplug.backend.newer_violation``. It runs
+(X509_STRICT), the verified chain goes through the core's lint (``ChainFacts.violation``,
+whose ``newer_violation`` is what 3.0 misses; its ``strict_violation`` half is what a Python
+built on OpenSSL 3.2+ would miss). It runs
 after the handshake, so it cannot precede a later-stage OpenSSL error (host name, CRL,
 dates) the way the PyOpenSSL backend's deferred lint does: the verdict is the same, the
 code can then differ - only when a chain has two defects, which no scenario generates.

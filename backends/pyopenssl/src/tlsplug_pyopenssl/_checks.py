@@ -52,7 +52,6 @@ __all__ = [
 ]
 
 
-
 def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSError]:
     """The error OpenSSL 3.0 would report first: a strict violation, else the deferred one."""
     host = state.server_hostname
