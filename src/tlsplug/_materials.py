@@ -67,6 +67,14 @@ class Trust:
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
+    def __post_init__(self) -> None:
+        if self.pem and not self.certs:
+            # A Trust built from PEM alone (the field came first): parsed here, once.
+            from cryptography import x509
+
+            certs = tuple(x509.load_pem_x509_certificates(self.pem))
+            object.__setattr__(self, "certs", certs)
+
     @property
     def ders(self) -> Tuple[bytes, ...]:
         """``certs`` as DER (encoded on first use)."""
