@@ -124,17 +124,7 @@ def test_the_checker_sees_a_deferred_import_cycle(tmp_path: Path) -> None:
     assert "b" not in set(_imports("c", tmp_path / "c.py"))
 
 
-@pytest.mark.parametrize(
-    "part",
-    [
-        "core",
-        pytest.param("stdlib", marks=pytest.mark.xfail(
-            strict=False, reason="_chains/_socket/_ocsp: removed by the backends' branch")),
-        pytest.param("pyopenssl", marks=pytest.mark.xfail(
-            strict=False, reason="_buffer/_connection/_context, _strict/_translate: removed "
-            "by the backends' branch")),
-    ],
-)
+@pytest.mark.parametrize("part", ["core", "stdlib", "pyopenssl"])
 def test_no_import_cycles(part: str) -> None:
     """No import cycle (deferred imports count, TYPE_CHECKING ones do not) touches ``part``."""
     cycles = [c for c in _cycles() if any(_part(m) == part for m in c)]

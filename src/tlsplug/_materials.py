@@ -14,7 +14,7 @@ import re
 import ssl
 import stat
 import sys
-from typing import TYPE_CHECKING, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 from ._codes import ErrorCode
 from ._errors import ConfigurationError, option_error
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Materials",
     "Trust",
+    "ca_file_certificates",
     "certifi_trust",
     "describe_trust",
     "load_materials",
@@ -44,13 +45,16 @@ _PEM_BLOCK = re.compile(
 
 @dataclasses.dataclass(frozen=True)
 class Trust:
-    """Where trusted roots come from, as every backend loads them.
+    """Where trusted roots come from, as every backend loads them, parsed once.
 
-    ``pem``: plain CERTIFICATE blocks to add (tlsCAFile, ca_data, tlsCADirectory; may be
-    empty: an empty directory trusts nothing); ``cafile``/``capath``: files OpenSSL reads
+    ``certs``: the plain CERTIFICATE blocks of tlsCAFile, ca_data and tlsCADirectory, parsed
+    when the files were read (may be empty: an empty directory trusts nothing); ``ders``
+    and ``pem`` are the same certificates encoded. ``cafile``/``capath``: files OpenSSL reads
     itself (the system store, certifi, or a tlsCAFile holding OpenSSL's TRUSTED
     CERTIFICATE blocks); ``os_verifier``: trust_store="os", the platform verifier through
     the ``truststore`` package where the backend can use it. ``source`` says it in words.
+    Every consumer (the backends' native stores, OCSP's issuer look-up, the strict
+    lint's explanations) reads these objects; none parses the files again.
     """
 
     source: str
@@ -58,6 +62,67 @@ class Trust:
     cafile: Optional[str] = None
     capath: Optional[str] = None
     os_verifier: bool = False
+    certs: Tuple[x509.Certificate, ...] = ()
+    #: What is derived lazily (DER, ``cafile``'s certificates): computed once, then kept.
+    _derived: Dict[str, Any] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.pem and not self.certs:
+            # A Trust built from PEM alone (the field came first): parsed here, once.
+            from cryptography import x509
+
+            certs = tuple(x509.load_pem_x509_certificates(self.pem))
+            object.__setattr__(self, "certs", certs)
+
+    @property
+    def ders(self) -> Tuple[bytes, ...]:
+        """``certs`` as DER (encoded on first use)."""
+        ders = self._derived.get("ders")
+        if ders is None:
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            ders = self._derived["ders"] = tuple(c.public_bytes(Encoding.DER) for c in self.certs)
+        return ders
+
+    def certificates(self) -> Tuple[x509.Certificate, ...]:
+        """Every trusted certificate that can be listed: ``certs``, then ``cafile``'s.
+
+        ``cafile`` (e.g. the system bundle, large) is read on first use only, and once;
+        its TRUSTED CERTIFICATE blocks, a ``capath`` directory and the OS verifier's store
+        cannot be listed (``complete()`` says whether anything was left out).
+        """
+        listed = self._derived.get("listed")
+        if listed is None:
+            listed, complete = self._list_cafile()
+            self._derived["complete"] = complete
+            listed = self._derived["listed"] = self.certs + listed
+        return listed
+
+    def complete(self) -> bool:
+        """Whether ``certificates()`` is every certificate this store trusts."""
+        self.certificates()
+        return bool(self._derived["complete"])
+
+    def _list_cafile(self) -> Tuple[Tuple[x509.Certificate, ...], bool]:
+        complete = self.capath is None and not (self.os_verifier and self.cafile is None)
+        if not self.cafile:
+            return (), complete
+        from cryptography import x509
+
+        try:
+            with open(self.cafile, "rb") as handle:
+                data = handle.read(MAX_FILE_SIZE + 1)
+        except OSError:
+            return (), False
+        certs: List[x509.Certificate] = []
+        for block in _blocks(data, ("CERTIFICATE",)):
+            try:
+                certs.append(x509.load_pem_x509_certificate(block))
+            except ValueError:  # OpenSSL may still read it: the listing is incomplete
+                complete = False
+        return tuple(certs), complete and not _blocks(data, ("TRUSTED CERTIFICATE",))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,8 +289,9 @@ _CA_DIR_SUFFIXES = (".pem", ".crt", ".cer")
 
 def _certificates_pem(
     option: str, where: Optional[str], data: bytes, *, allow_der: bool = True
-) -> tuple[bytes, bool]:
-    """(plain CERTIFICATE blocks as PEM, whether TRUSTED CERTIFICATE blocks are present).
+) -> tuple[bytes, List[x509.Certificate], bool]:
+    """(plain CERTIFICATE blocks as PEM, the same parsed, whether TRUSTED CERTIFICATE blocks
+    are present).
 
     ``data``: PEM with one or more certificates, or DER of one certificate. Never shows
     the content in an error: it may be a private key given by mistake.
@@ -240,19 +306,26 @@ def _certificates_pem(
             cert = x509.load_der_x509_certificate(data)
         except ValueError:
             raise _material_error(option, where, "neither PEM nor a DER certificate") from None
-        return cert.public_bytes(serialization.Encoding.PEM), False
+        return cert.public_bytes(serialization.Encoding.PEM), [cert], False
     if _blocks(data, _KEY_KINDS) and not _blocks(data, ("CERTIFICATE", "TRUSTED CERTIFICATE")):
         raise _material_error(option, where, "holds a private key, not a certificate")
     blocks = _blocks(data, ("CERTIFICATE",))
     trusted = bool(_blocks(data, ("TRUSTED CERTIFICATE",)))
     if not blocks and not trusted:
         raise _material_error(option, where, "no PEM certificate found")
+    certs = []
     for block in blocks:
         try:
-            x509.load_pem_x509_certificate(block)
+            certs.append(x509.load_pem_x509_certificate(block))
         except ValueError as exc:
             raise _material_error(option, where, f"malformed certificate ({exc})") from exc
-    return b"".join(block + b"\n" for block in blocks), trusted
+    return b"".join(block + b"\n" for block in blocks), certs, trusted
+
+
+def ca_file_certificates(path: str) -> List[x509.Certificate]:
+    """The plain CERTIFICATE blocks of a tlsCAFile, parsed (``ConfigurationError`` if bad)."""
+    return _certificates_pem("tlsCAFile", path, read_option_file("tlsCAFile", path),
+                             allow_der=False)[1]
 
 
 def _material_error(option: str, where: Optional[str], message: str) -> ConfigurationError:
@@ -264,7 +337,7 @@ def _as_bytes(data: Union[str, bytes]) -> bytes:
     return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
 
 
-def _ca_dir_pem(path: str) -> tuple[bytes, int]:
+def _ca_dir_pem(path: str) -> tuple[bytes, List[x509.Certificate]]:
     """Every certificate of a CA directory: OpenSSL's hashed layout or plain PEM/DER files.
 
     Hashed links (``<hash>.0``, as `openssl rehash` makes) and ``*.pem``/``*.crt``/``*.cer``
@@ -284,6 +357,7 @@ def _ca_dir_pem(path: str) -> tuple[bytes, int]:
         raise option_error(option, path, exc.strerror or str(exc), "file-unreadable") from None
     seen: set[bytes] = set()
     out: List[bytes] = []
+    certs: List[x509.Certificate] = []
     for name in names:
         if name.startswith(".") or not (
             _HASHED_NAME.match(name) or name.lower().endswith(_CA_DIR_SUFFIXES)
@@ -293,12 +367,13 @@ def _ca_dir_pem(path: str) -> tuple[bytes, int]:
         if os.path.isdir(full):
             continue
         data = read_option_file(option, full)
-        pem, _trusted = _certificates_pem(option, full, data)
-        for block in _blocks(pem, ("CERTIFICATE",)):
+        pem, parsed, _trusted = _certificates_pem(option, full, data)
+        for block, cert in zip(_blocks(pem, ("CERTIFICATE",)), parsed):
             if block not in seen:
                 seen.add(block)
                 out.append(block + b"\n")
-    return b"".join(out), len(out)
+                certs.append(cert)
+    return b"".join(out), certs
 
 
 _STORE_WORDS = {
@@ -335,30 +410,36 @@ def _trust(options: TLSOptions) -> Trust:
             return os_trust()
         return system_trust()
     pems: List[bytes] = []
+    certs: List[x509.Certificate] = []
     sources: List[str] = []
     cafile: Optional[str] = None
     if options.ca_file:
         # tlsCAFile is a PEM bundle (the MongoDB option); DER is for ca_data and directories.
-        pem, trusted = _certificates_pem("tlsCAFile", options.ca_file,
-                                         read_option_file("tlsCAFile", options.ca_file),
-                                         allow_der=False)
+        pem, parsed, trusted = _certificates_pem(
+            "tlsCAFile", options.ca_file, read_option_file("tlsCAFile", options.ca_file),
+            allow_der=False,
+        )
         if trusted:
             cafile = options.ca_file  # OpenSSL's TRUSTED CERTIFICATE format: its own loader
         else:
             pems.append(pem)
+            certs += parsed
         sources.append(f"tlsCAFile ({options.ca_file})")
     if options.ca_data is not None:
-        pem, trusted = _certificates_pem("ca_data", None, _as_bytes(options.ca_data))
+        pem, parsed, trusted = _certificates_pem("ca_data", None, _as_bytes(options.ca_data))
         if trusted:
             raise _material_error("ca_data", None, "TRUSTED CERTIFICATE blocks are only "
                                   "read from a file (tlsCAFile)")
         pems.append(pem)
+        certs += parsed
         sources.append(f"ca_data ({fingerprint(options.ca_data)})")
     if options.ca_dir:
-        pem, count = _ca_dir_pem(options.ca_dir)
+        pem, parsed = _ca_dir_pem(options.ca_dir)
         pems.append(pem)
-        sources.append(f"tlsCADirectory ({options.ca_dir}, {count} certificates)")
-    return Trust(source=" + ".join(sources), pem=b"".join(pems), cafile=cafile)
+        certs += parsed
+        sources.append(f"tlsCADirectory ({options.ca_dir}, {len(parsed)} certificates)")
+    return Trust(source=" + ".join(sources), pem=b"".join(pems), cafile=cafile,
+                 certs=tuple(certs))
 
 
 def encode_password(password: Optional[str], path: Optional[str]) -> Optional[bytes]:

@@ -201,6 +201,13 @@ class DeferredOCSP(Protocol):
     """The optional hook of a ``TLSBuffer`` that lets an event loop ask OCSP responders.
 
     See the OCSP steps in :class:`TLSBuffer`'s documentation; ``tlsplug.aio`` uses it.
+    ``tlsplug.aio`` sets ``defer_ocsp_endpoint_check = True`` before the first
+    ``do_handshake``: the buffer then still makes every staple decision (a bad or revoked
+    staple, must-staple) inside ``do_handshake`` but contacts no responder. After the
+    handshake ``deferred_ocsp_check()`` returns the keyword arguments for
+    ``tlsplug.ocsp.post_handshake_check_async`` (``chain``, ``staple``, ``options``,
+    ``backend``, ``trust``, ``stapling``, ...), or ``None`` when nothing is left to check;
+    the verdict is given back with ``record_ocsp_verdict`` (for ``ocsp_status``).
     """
 
     defer_ocsp_endpoint_check: bool

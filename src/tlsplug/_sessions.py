@@ -19,7 +19,7 @@ import socket
 import threading
 from typing import Any, Hashable, Optional, Tuple
 
-__all__ = ["SessionKey", "SessionStore", "session_key"]
+__all__ = ["Resumption", "SessionKey", "SessionStore", "session_key"]
 
 #: (peer host, peer port, normalised server name or None).
 SessionKey = Tuple[Any, Any, Optional[str]]
@@ -88,3 +88,26 @@ class SessionStore:
         """Forget every session."""
         with self._lock:
             self._sessions.clear()
+
+
+class Resumption:
+    """One connection's view of its context's store: the session to offer, the one to keep.
+
+    Every backend's resumption is this plus how its library hands a session over: when
+    to take it at close (the TLS 1.3 tickets above) is the backend's ``remember``.
+    """
+
+    __slots__ = ("key", "store")
+
+    def __init__(self, store: SessionStore, key: Optional[SessionKey]) -> None:
+        """Remember sessions of ``key`` in ``store`` (None: a peer without an address)."""
+        self.store = store
+        self.key = key
+
+    def stored(self) -> Any:
+        """The session remembered for this peer, or None."""
+        return self.store.get(self.key)
+
+    def keep(self, session: Any) -> None:
+        """Offer ``session`` to this peer next time (None is ignored)."""
+        self.store.put(self.key, session)

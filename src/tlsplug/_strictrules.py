@@ -20,10 +20,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._codes import CERT_INVALID
-from ._errors import CertificateError, error_for_code
+from ._errors import CertificateError, ConfigurationError, error_for_code
+from ._materials import Materials, Trust, ca_file_certificates
 
 if TYPE_CHECKING:  # cryptography is imported when a refusal is explained, not with the core
     from cryptography import x509
@@ -413,23 +414,30 @@ def strict_refusal(
     return error
 
 
-def trust_anchors(options: TLSOptions) -> Tuple[x509.Certificate, ...]:
-    """The certificates of ``options.ca_file`` (parsed once per version of the file)."""
-    if options.ca_file is None:
+def trust_anchors(source: Union[TLSOptions, Materials, Trust]) -> Tuple[x509.Certificate, ...]:
+    """The explicit trust anchors: ``Trust.certs`` (tlsCAFile, ca_data, tlsCADirectory).
+
+    Backends pass the ``Materials`` (or ``Trust``) they loaded: the certificates were parsed
+    once by ``load_materials``. Given ``TLSOptions`` (a backend that kept only those), the
+    certificates of ``options.ca_file``, parsed by the same loader once per version of the
+    file; () when it cannot be read.
+    """
+    if isinstance(source, Materials):
+        return source.trust.certs
+    if isinstance(source, Trust):
+        return source.certs
+    if source.ca_file is None:
         return ()
     try:
-        stat = os.stat(options.ca_file)
+        stat = os.stat(source.ca_file)
     except OSError:
         return ()
-    return _ca_file_certificates(options.ca_file, stat.st_mtime_ns, stat.st_size)
+    return _ca_file_certificates(source.ca_file, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=16)
 def _ca_file_certificates(path: str, mtime_ns: int, size: int) -> Tuple[x509.Certificate, ...]:
-    from cryptography import x509
-
     try:
-        with open(path, "rb") as handle:
-            return tuple(x509.load_pem_x509_certificates(handle.read()))
-    except (OSError, ValueError):
+        return tuple(ca_file_certificates(path))
+    except ConfigurationError:
         return ()

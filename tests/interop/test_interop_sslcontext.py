@@ -138,7 +138,7 @@ def _has_makefile(backend_name: str) -> bool:
         from tlsplug._stdlib import StdlibTLSSocket
 
         return hasattr(StdlibTLSSocket, "makefile")
-    from tlsplug_pyopenssl._connection import PyOpenSSLSocket
+    from tlsplug_pyopenssl._socket import PyOpenSSLSocket
 
     return hasattr(PyOpenSSLSocket, "makefile")
 

@@ -181,7 +181,7 @@ def test_session_after_close_resumes(
     version: ssl.TLSVersion, options: Any, ppki: PKI, cleanup: Any
 ) -> None:
     """A session taken after data was exchanged and close() resumes on the next connection."""
-    from tlsplug_pyopenssl._connection import PyOpenSSLSocket
+    from tlsplug_pyopenssl._socket import PyOpenSSLSocket
 
     srv = cleanup(TLSServer(cert=ppki.leaf, max_version=version).start())
     ctx = cast(PyOpenSSLContext, backend.create_context(options()))

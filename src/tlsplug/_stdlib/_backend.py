@@ -56,7 +56,7 @@ class StdlibBackend:
                 exc.backend = self.name  # shared loaders do not know which backend asked
             raise
         context = StdlibContext(options, ssl_context)
-        context.crls = tuple(materials.crls)  # the chain's CA certificates (_lint.py)
+        context.materials = materials  # anchors and CRLs for the checks (_checks.py)
         return context
 
     def create_ssl_context(self, options: TLSOptions) -> ssl.SSLContext:

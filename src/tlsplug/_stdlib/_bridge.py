@@ -4,8 +4,8 @@ The context is built by the same ``build_ssl_context`` as the backend's ``Client
 (the pinned policy, trust, DER CRLs converted, client certificate), as an
 ``ssl.SSLContext`` subclass whose ``sslobject_class``/``sslsocket_class`` run, when the
 handshake completes, the checks ``StdlibContext.wrap_socket`` runs after it (``_context.py``):
-the strict-chain lint (``_lint.py``), the hostname rule when chain verification is off
-(``_hostcheck.py``) and OCSP (``_ocsp.py``). Handshake failures are translated by the
+the strict-chain lint and the hostname rule when chain verification is off (``_checks.py``),
+and OCSP (``_ocsp.py``). Handshake failures are translated by the
 backend's one choke point (``_translate.py``), so callers see tlsplug's codes.
 
 OCSP responders: a blocking ``wrap_socket`` asks them within ``ocsp_timeout`` as today; an
@@ -22,14 +22,14 @@ from typing import Any, Callable, Optional
 
 from tlsplug.backend import (
     BridgeSSLContext,
+    Materials,
     TLSOptions,
     load_materials,
     normalize_hostname,
 )
 
 from ._chains import PeerChains
-from ._hostcheck import check_hostname_after_handshake
-from ._lint import check_chain_after_handshake
+from ._checks import check_chain_after_handshake, check_hostname_after_handshake
 from ._ocsp import StdlibOCSP
 from ._sslcontext import build_ssl_context
 from ._translate import BACKEND_NAME, is_end_of_stream, translate
@@ -60,7 +60,7 @@ def _after_handshake(conn: Any, wait_for_responders: bool) -> StdlibOCSP:
     ctx = conn.context
     options: TLSOptions = ctx.tlsplug_options
     peer = PeerChains(conn)  # each form of the chain read from ssl once
-    check_chain_after_handshake(conn, options, peer)
+    check_chain_after_handshake(conn, options, peer, ctx.tlsplug_materials)
     if options.verify_hostname and conn.server_hostname:
         # The core matcher decides in every mode, after OpenSSL's own check (which ssl
         # cannot make under tlsAllowInvalidCertificates: it refuses it with CERT_NONE).
@@ -149,6 +149,8 @@ class StdlibSSLContext(BridgeSSLContext):
 
     sslobject_class = CheckedSSLObject
     sslsocket_class = CheckedSSLSocket
+    #: The parsed files: trust anchors, CRLs for the chain's CA certificates.
+    tlsplug_materials: Optional[Materials] = None
 
     def wrap_socket(
         self, sock: Any, server_side: bool = False, do_handshake_on_connect: bool = True,
@@ -186,11 +188,13 @@ def create_ssl_context(options: TLSOptions) -> StdlibSSLContext:
     from tlsplug.backend import TLSError
 
     try:
-        ctx = build_ssl_context(options, load_materials(options), StdlibSSLContext)
+        materials = load_materials(options)
+        ctx = build_ssl_context(options, materials, StdlibSSLContext)
     except TLSError as exc:
         if exc.backend is None:
             exc.backend = BACKEND_NAME
         raise
     assert isinstance(ctx, StdlibSSLContext)
     ctx._tlsplug_arm(options, BACKEND_NAME)
+    ctx.tlsplug_materials = materials
     return ctx

@@ -12,13 +12,15 @@ import contextlib
 import ssl
 from typing import Any, Callable, List, Mapping, Optional, Tuple, TypeVar
 
-from tlsplug.backend import TLSError, TLSOptions, WantReadError, WantWriteError
+from tlsplug.backend import Materials, TLSError, TLSOptions, WantReadError, WantWriteError
 
-from ._chains import PeerChains
-from ._hostcheck import check_hostname_after_handshake
-from ._lint import check_chain_after_handshake, strict_verify_error
+from ._chains import PeerChains, unverified_chain
+from ._checks import (
+    check_chain_after_handshake,
+    check_hostname_after_handshake,
+    strict_verify_error,
+)
 from ._ocsp import StdlibOCSP
-from ._socket import unverified_chain
 from ._translate import BACKEND_NAME, is_end_of_stream, translate_errors
 
 __all__ = ["StdlibTLSBuffer"]
@@ -32,10 +34,11 @@ class StdlibTLSBuffer:
     backend_name = BACKEND_NAME
     #: The connection's OCSP step (set by the context; None: no OCSP at all).
     _ocsp: Optional[StdlibOCSP] = None
-    #: The options the chain lint (_lint.py) reads (set by the context; None: no lint).
+    #: The options the chain lint (_checks.py) reads (set by the context; None: no lint).
     _lint_options: Optional[TLSOptions] = None
-    #: The CRLs for the chain's CA certificates (set by the context).
-    _crls: Tuple[Any, ...] = ()
+    #: The parsed files: trust anchors, CRLs for the chain's CA certificates (set by the
+    #: context).
+    _materials: Optional[Materials] = None
 
     def __init__(
         self,
@@ -78,7 +81,7 @@ class StdlibTLSBuffer:
             self._call(self._obj.do_handshake)
         except TLSError as error:
             refusal = (
-                strict_verify_error(error.__cause__, self._obj, self._lint_options)
+                strict_verify_error(error.__cause__, self._obj, self._materials)
                 if self._lint_options is not None and error.__cause__ is not None
                 else None
             )
@@ -86,8 +89,8 @@ class StdlibTLSBuffer:
                 raise
             raise refusal from error.__cause__
         peer = PeerChains(self._obj)  # each form of the chain read from ssl once
-        if self._lint_options is not None:  # _lint.py: checks a newer OpenSSL makes
-            check_chain_after_handshake(self._obj, self._lint_options, peer, self._crls)
+        if self._lint_options is not None:  # _checks.py: checks a newer OpenSSL makes
+            check_chain_after_handshake(self._obj, self._lint_options, peer, self._materials)
         if self._post_check_host is not None:
             check_hostname_after_handshake(peer.leaf(), self._post_check_host)
         tracker = self._ocsp

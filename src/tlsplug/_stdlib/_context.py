@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any, Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from tlsplug.backend import (
     ConfigurationError,
+    Materials,
     SessionStore,
     TLSOptions,
     codes,
@@ -21,8 +22,11 @@ from tlsplug.backend import (
 
 from ._buffer import StdlibTLSBuffer
 from ._chains import PeerChains
-from ._hostcheck import check_hostname_after_handshake
-from ._lint import check_chain_after_handshake, strict_verify_error
+from ._checks import (
+    check_chain_after_handshake,
+    check_hostname_after_handshake,
+    strict_verify_error,
+)
 from ._ocsp import StdlibOCSP, outcome
 from ._resume import Resumption
 from ._socket import StdlibTLSSocket
@@ -44,8 +48,9 @@ class StdlibContext:
     """Options turned into a pinned ``ssl.SSLContext``; thread-safe."""
 
     backend_name = BACKEND_NAME
-    #: The CRLs of tlsCRLFile, for the CA certificates of the chain (set by the backend).
-    crls: Tuple[Any, ...] = ()
+    #: The parsed files (trust anchors, CRLs for the chain's CA certificates; the backend
+    #: sets them).
+    materials: Optional[Materials] = None
 
     def __init__(self, options: TLSOptions, ssl_context: ssl.SSLContext) -> None:
         """Use ``build_ssl_context`` through the backend rather than calling this."""
@@ -73,7 +78,7 @@ class StdlibContext:
         identity = server_identity(server_hostname, backend=BACKEND_NAME)
         # Python sends no SNI for an IP literal (RFC 6066 §3) and checks it against IP SANs.
         name = identity.name
-        # The core matcher decides in every mode (_hostcheck.py), after OpenSSL's own check.
+        # The core matcher decides in every mode (_checks.py), after OpenSSL's own check.
         post = name if self.options.verify_hostname else None
         return name, post
 
@@ -100,7 +105,7 @@ class StdlibContext:
             try:
                 tls.do_handshake()
             except Exception as exc:
-                refusal = strict_verify_error(exc, tls, self.options)
+                refusal = strict_verify_error(exc, tls, self.materials)
                 if refusal is not None:  # which certificate broke which strict rule
                     raise refusal from exc
                 _reraise(exc, lambda: tls.cipher() is not None, self.options)
@@ -117,8 +122,8 @@ class StdlibContext:
     def _after_handshake(self, tls: ssl.SSLSocket, post_check: Optional[str]) -> StdlibOCSP:
         """Every check after a blocking handshake; the connection's OCSP step (bench/hotpath.py)."""
         peer = PeerChains(tls)  # each form of the chain read from ssl once
-        # _lint.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
-        check_chain_after_handshake(tls, self.options, peer, self.crls)
+        # _checks.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
+        check_chain_after_handshake(tls, self.options, peer, self.materials)
         if post_check is not None:
             check_hostname_after_handshake(peer.leaf(), post_check)
         # OCSP (_ocsp.py): must-staple fails closed, responders within ocsp_timeout.
@@ -133,7 +138,7 @@ class StdlibContext:
         buffer = StdlibTLSBuffer(self._ctx, server_hostname, name, post_check)
         buffer._ocsp = StdlibOCSP(self.options)  # the post-handshake OCSP step (_ocsp.py)
         buffer._lint_options = self.options
-        buffer._crls = self.crls
+        buffer._materials = self.materials
         return buffer
 
     def __repr__(self) -> str:

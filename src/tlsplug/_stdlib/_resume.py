@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from tlsplug.backend import SessionKey, SessionStore
+from tlsplug.backend import Resumption as _Resumption
 
 __all__ = ["GETTER_LEAKS", "Resumption", "getter_leaks"]
 
@@ -62,19 +62,14 @@ def _fresh(session: Optional[ssl.SSLSession], now: float) -> bool:
         return False
 
 
-class Resumption:
-    """The session store of a context and the key of one connection."""
+class Resumption(_Resumption):
+    """The core's ``Resumption``, with ssl's way of taking the session at close."""
 
-    __slots__ = ("key", "store")
-
-    def __init__(self, store: SessionStore, key: Optional[SessionKey]) -> None:
-        """Remember sessions of ``key`` in ``store``."""
-        self.store = store
-        self.key = key
+    __slots__ = ()
 
     def offer(self) -> Optional[ssl.SSLSession]:
         """The session to resume, if one is remembered for this peer."""
-        session: Optional[ssl.SSLSession] = self.store.get(self.key)
+        session: Optional[ssl.SSLSession] = self.stored()
         return session
 
     def remember(self, sock: ssl.SSLSocket) -> None:
@@ -96,7 +91,7 @@ class Resumption:
                 # i2d/d2i on every call (Modules/_ssl.c, _ssl_session_dup), ~150 µs here.
                 return
             if leaky:
-                if reused and _fresh(self.store.get(self.key), _clock()):
+                if reused and _fresh(self.stored(), _clock()):
                     return  # the stored ticket still resumes: no getter call, no leak
                 if version == "TLSv1.3":
                     with contextlib.suppress(Exception):
@@ -114,4 +109,4 @@ class Resumption:
             return
         # A TLS 1.3 session without a ticket cannot be resumed: keep the previous one.
         if session.has_ticket or (version != "TLSv1.3" and session.id):
-            self.store.put(self.key, session)
+            self.keep(session)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from tlsplug.backend import SocketCompat, no_flags
 
-from ._chains import as_der
+from ._chains import unverified_chain
 from ._ocsp import OCSPOutcome
 from ._translate import BACKEND_NAME, is_end_of_stream, translate
 
@@ -34,24 +34,7 @@ if TYPE_CHECKING:
 
     from ._resume import Resumption
 
-__all__ = ["StdlibTLSSocket", "unverified_chain"]
-
-
-def unverified_chain(conn: Any, leaf: Optional[bytes]) -> List[bytes]:
-    """The chain the peer sent, leaf first, as DER, from an SSLSocket or SSLObject.
-
-    Python 3.13 has the public ``get_unverified_chain()`` returning DER (gh-109109);
-    3.10-3.12 have it on the private ``_sslobj`` returning ``_ssl.Certificate`` objects;
-    3.9 has neither, so only the leaf is returned there.
-    """
-    getter = getattr(conn, "get_unverified_chain", None)
-    if getter is None:
-        getter = getattr(getattr(conn, "_sslobj", None), "get_unverified_chain", None)
-    chain: Any = None
-    if getter is not None:
-        with contextlib.suppress(Exception):
-            chain = getter()
-    return as_der(chain) or ([leaf] if leaf else [])
+__all__ = ["StdlibTLSSocket"]
 
 
 def _raise_translated(exc: Exception, options: Optional[TLSOptions] = None) -> None:

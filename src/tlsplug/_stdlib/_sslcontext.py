@@ -20,6 +20,7 @@ from tlsplug.backend import (
     ErrorCode,
     Materials,
     TLSOptions,
+    Trust,
     codes,
     option_error,
     policy_for,
@@ -76,11 +77,10 @@ def _is_truststore(ctx: ssl.SSLContext) -> bool:
     return type(ctx).__module__.startswith("truststore")
 
 
-def _load_trust(ctx: ssl.SSLContext, options: TLSOptions, materials: Materials) -> None:
-    trust = materials.trust
+def _install_trust(ctx: ssl.SSLContext, options: TLSOptions, trust: Trust) -> None:
     try:
-        if trust.pem:
-            ctx.load_verify_locations(cadata=trust.pem.decode("ascii"))
+        if trust.certs:  # parsed once by load_materials; cadata takes them as DER
+            ctx.load_verify_locations(cadata=b"".join(trust.ders))
         if (trust.cafile or trust.capath) and not _is_truststore(ctx):
             # The system store, certifi, or a tlsCAFile in OpenSSL's TRUSTED CERTIFICATE
             # format (cadata reads plain CERTIFICATE blocks only). With the OS verifier,
@@ -247,7 +247,7 @@ def build_ssl_context(
         # when still required, is checked after the handshake (see _context.py).
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    _load_trust(ctx, options, materials)
+    _install_trust(ctx, options, materials.trust)
     _load_crl(ctx, options, materials)
     _load_client_cert(ctx, options)
     return ctx

@@ -1,16 +1,18 @@
 """The application-side half of :mod:`tlsplug.aio._protocol`: ``TLSTransport``, and the hook.
 
 ``TLSTransport`` is the ``asyncio.Transport`` the stream objects talk to; it forwards every
-call to the ``TLSProtocol`` that owns the TLS buffer. ``DeferredOCSP`` is the optional hook
-of a ``TLSBuffer`` that lets ``tlsplug.aio`` ask OCSP responders off the event loop.
+call to the ``TLSProtocol`` that owns the TLS buffer. ``DeferredOCSP`` (the optional hook
+of a ``TLSBuffer`` that lets ``tlsplug.aio`` ask OCSP responders off the event loop) is the
+contract's, defined in :mod:`tlsplug._protocols` and re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Optional
 
 from .._errors import HandshakeError, TLSError
+from .._protocols import DeferredOCSP
 
 if TYPE_CHECKING:
     from ._protocol import TLSProtocol
@@ -22,28 +24,6 @@ __all__ = ["READ_SIZE", "WRITE_SLICE", "DeferredOCSP", "TLSTransport", "lost_err
 READ_SIZE = 64 * 1024
 #: Plaintext encrypted per ``TLSBuffer.write``; its records reach the socket in one write.
 WRITE_SLICE = 256 * 1024
-
-
-@runtime_checkable
-class DeferredOCSP(Protocol):
-    """The optional hook with which a buffer lets ``tlsplug.aio`` ask OCSP responders.
-
-    ``tlsplug.aio`` sets ``defer_ocsp_endpoint_check = True`` before the first
-    ``do_handshake``: the buffer then still makes every staple decision (a bad or revoked
-    staple, must-staple) inside ``do_handshake`` but contacts no responder. After the
-    handshake ``deferred_ocsp_check()`` returns the keyword arguments for
-    ``tlsplug.ocsp.post_handshake_check_async`` (``chain``, ``staple``, ``options``,
-    ``backend``, ``trust``, ``stapling``, ...), or ``None`` when nothing is left to check;
-    the verdict is given back with ``record_ocsp_verdict`` (for ``ocsp_status``).
-    """
-
-    defer_ocsp_endpoint_check: bool
-
-    def deferred_ocsp_check(self) -> Optional[Mapping[str, Any]]:
-        """Keyword arguments for ``post_handshake_check_async``, or ``None``."""
-
-    def record_ocsp_verdict(self, verdict: Any) -> None:
-        """The verdict ``post_handshake_check_async`` returned."""
 
 
 class TLSTransport(asyncio.Transport):

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, List
 
 from .. import _codes as codes
 from .._bridge import BridgeSSLContext
+from .._chainfacts import ChainFacts, ChainMemo
 from .._classify import (
     CLOSED_ERRNOS,
     Facts,
@@ -85,7 +86,7 @@ from .._protocols import (
     WantReadError,
     WantWriteError,
 )
-from .._sessions import SessionKey, SessionStore, session_key
+from .._sessions import Resumption, SessionKey, SessionStore, session_key
 from .._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_write
 from .._strictrules import trust_anchors
 
@@ -96,6 +97,8 @@ __all__ = [
     "Backend",
     "BridgeSSLContext",
     "CertificateError",
+    "ChainFacts",
+    "ChainMemo",
     "ClientContext",
     "DeferredOCSP",
     "ErrorCode",
@@ -107,6 +110,7 @@ __all__ = [
     "Identity",
     "Materials",
     "Policy",
+    "Resumption",
     "SecurityWarning",
     "SessionKey",
     "SessionStore",

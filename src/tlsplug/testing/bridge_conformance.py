@@ -90,7 +90,7 @@ def _chain(conn: Any) -> List[bytes]:
         return list(conn.peer_chain())
     if hasattr(conn, "get_unverified_chain") and not isinstance(conn, ssl.SSLSocket):
         return list(conn.get_unverified_chain())
-    from tlsplug._stdlib._socket import unverified_chain
+    from tlsplug._stdlib._chains import unverified_chain
 
     return unverified_chain(conn, conn.getpeercert(True))
 

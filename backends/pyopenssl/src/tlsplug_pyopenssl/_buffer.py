@@ -15,7 +15,7 @@ from OpenSSL import SSL
 from tlsplug.backend import TLSOptions, WantReadError, WantWriteError
 from tlsplug.backend.openssl import reason_token
 
-from ._context import finish_handshake
+from ._checks import finish_handshake
 from ._ocsp import status_of
 from ._peer import PeerInfo
 from ._translate import BACKEND_NAME, _translate_errors, reasons_of

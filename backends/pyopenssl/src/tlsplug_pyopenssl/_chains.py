@@ -1,11 +1,10 @@
-"""Per-context memory of verified chains: convert and lint each distinct chain once.
+"""The verified chain read from pyOpenSSL, recognised before it is converted.
 
-A pool reconnects to the same few servers, which present the same chain every time. After
-OpenSSL verified a chain, the checks tlsplug adds (the strict lint, the OCSP plumbing) need
-it as ``cryptography`` certificates; converting costs an encode and a parse per certificate,
-and the checks' own caches only hit when they see the *same* objects. So each verified
-chain is identified by the SHA-1 fingerprints of its certificates (``X509_digest``, in C),
-and the converted certificates, their DER and the lint verdict are kept per fingerprint.
+The core's ``ChainFacts`` (``tlsplug.backend.ChainMemo``, one per context here) hold what
+the checks after a handshake derive from a chain; converting it to ``cryptography``
+certificates costs an encode and a parse per certificate. So each verified chain is
+identified by the SHA-1 fingerprints of its certificates (``X509_digest``, in C), and its
+facts are kept per fingerprint.
 
 Why SHA-1: OpenSSL computes it while verifying (``ossl_x509v3_cache_extensions``) and
 ``X509_digest`` returns that cached value for SHA-1 (crypto/x509/x_all.c), where SHA-256
@@ -21,18 +20,13 @@ the OCSP cache, whose entries expire.
 
 from __future__ import annotations
 
-import collections
-import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-from tlsplug.backend import limits_violation
-from tlsplug.backend.openssl import newer_violation, strict_violation
+from tlsplug.backend import ChainFacts, ChainMemo
 
-__all__ = ["ChainFacts", "ChainMemo"]
+__all__ = ["ChainFacts", "ChainMemo", "verified_facts"]
 
 Fingerprint = bytes  # the SHA-1 digests of the chain's certificates, leaf first, joined
 
@@ -48,33 +42,6 @@ try:
 except (ImportError, AttributeError):  # pragma: no cover - bindings without these symbols
     _ffi = _lib = _SHA1 = None
     _NATIVE = False
-
-
-class ChainFacts:
-    """One verified chain (leaf first): certificates, DER, and the lint verdict, computed once."""
-
-    __slots__ = ("_limits", "_violation", "certs", "ders", "ocsp_pair")
-
-    def __init__(self, certs: List[x509.Certificate]) -> None:
-        """Keep ``certs``; encode each once (OCSP takes DER)."""
-        self.certs = certs
-        self.ders = [c.public_bytes(Encoding.DER) for c in certs]
-        self._violation: Optional[Tuple[Optional[Tuple[int, int]]]] = None
-        #: (leaf, issuer) for OCSP requests, once looked up (``_ocsp``).
-        self.ocsp_pair: Optional[Tuple[x509.Certificate, x509.Certificate]] = None
-        self._limits: Dict[str, Optional[Tuple[int, int, str]]] = {}
-
-    def limits(self, profile: str) -> Optional[Tuple[int, int, str]]:
-        """``tlsplug.backend.limits_violation`` of the chain under ``profile``, once."""
-        if profile not in self._limits:
-            self._limits[profile] = limits_violation(self.certs, profile)
-        return self._limits[profile]
-
-    def violation(self) -> Optional[Tuple[int, int]]:
-        """The strict lint's first (X509_V_ERR, depth), or None (see ``_strict``)."""
-        if self._violation is None:
-            self._violation = (strict_violation(self.certs) or newer_violation(self.certs),)
-        return self._violation[0]
 
 
 def _fingerprint(conn: SSL.Connection) -> Optional[Fingerprint]:
@@ -96,33 +63,21 @@ def _fingerprint(conn: SSL.Connection) -> Optional[Fingerprint]:
 _SHA1_SIZE = 20
 
 
-class ChainMemo:
-    """A small, thread-safe memo of ``ChainFacts`` keyed by the chain's fingerprints."""
+def verified_facts(conn: SSL.Connection, memo: Optional[ChainMemo]) -> Optional[ChainFacts]:
+    """The facts of the chain OpenSSL verified for ``conn``; None before verification.
 
-    def __init__(self, maxsize: int = 32) -> None:
-        """Keep at most ``maxsize`` chains (a pool talks to a handful of servers)."""
-        self.maxsize = maxsize
-        self._lock = threading.Lock()
-        self._facts: collections.OrderedDict[Fingerprint, ChainFacts] = (
-            collections.OrderedDict()
-        )
-
-    def facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:
-        """The facts of the chain OpenSSL verified for ``conn``; None before verification."""
-        key = _fingerprint(conn) if _NATIVE else None
-        if key is not None:
-            # No lock and no LRU bookkeeping on a hit (a dict read is atomic): this runs on
-            # every handshake; eviction is first-in first-out, a pool's chains are few.
-            hit = self._facts.get(key)
-            if hit is not None:
-                return hit
-        chain = list(conn.get_verified_chain(as_cryptography=True) or [])
-        if not chain:
-            return None  # not verified (yet): ask again next time, never remember "none"
-        facts = ChainFacts(chain)
-        if key is not None and len(key) == _SHA1_SIZE * len(chain):
-            with self._lock:
-                self._facts[key] = facts
-                while len(self._facts) > self.maxsize:
-                    self._facts.popitem(last=False)
-        return facts
+    ``memo``: the context's (None remembers nothing). A chain is recognised by its
+    fingerprints before pyOpenSSL converts anything.
+    """
+    key = _fingerprint(conn) if _NATIVE and memo is not None else None
+    if memo is not None and key is not None:
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+    chain = list(conn.get_verified_chain(as_cryptography=True) or [])
+    if not chain:
+        return None  # not verified (yet): ask again next time, never remember "none"
+    facts = ChainFacts.from_certs(chain)
+    if memo is not None and key is not None and len(key) == _SHA1_SIZE * len(chain):
+        facts = memo.put(key, facts)
+    return facts

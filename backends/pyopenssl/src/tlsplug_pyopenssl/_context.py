@@ -8,12 +8,10 @@ thread.
 
 from __future__ import annotations
 
-import functools
 import socket
 import ssl
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from cryptography import x509
 from OpenSSL import SSL, crypto
 
 from tlsplug.backend import (
@@ -24,23 +22,21 @@ from tlsplug.backend import (
     TLSBuffer,
     TLSOptions,
     TLSSocket,
-    chain_crl_error,
-    check_identity,
+    Trust,
     codes,
-    limits_error,
     load_materials,
     option_error,
     policy_for,
     server_identity,
     session_key,
-    trust_anchors,
 )
 from tlsplug.backend.openssl import X509_V_FLAG_X509_STRICT, certificate_violation
 
+from ._buffer import PyOpenSSLBuffer
 from ._chains import ChainMemo
 from ._ocsp import OCSPSupport, install_ocsp
-from ._session import Resumption, session_reused
-from ._strict import chain_failure
+from ._resume import Resumption
+from ._socket import PyOpenSSLSocket
 from ._translate import BACKEND_NAME
 from ._verify import ConnectionState, configure_hostname, install_verify
 
@@ -52,7 +48,7 @@ try:  # pyOpenSSL's private cffi bindings (the host check in _verify.py uses the
 except (ImportError, AttributeError):  # pragma: no cover - then partial writes stay on
     _CLEAR_MODE, _PARTIAL_WRITE = None, 0
 
-__all__ = ["PyOpenSSLContext", "build_context", "finish_handshake"]
+__all__ = ["PyOpenSSLContext", "build_context"]
 
 _VERSIONS: Dict[ssl.TLSVersion, int] = {
     ssl.TLSVersion.TLSv1: SSL.TLS1_VERSION,
@@ -70,12 +66,11 @@ _OP_DEFAULTS: int = (
 )
 
 
-def _load_trust(ctx: SSL.Context, options: TLSOptions, materials: Materials) -> None:
-    trust = materials.trust
-    if trust.pem:
+def _install_trust(ctx: SSL.Context, trust: Trust) -> None:
+    if trust.certs:  # parsed once by load_materials
         store = ctx.get_cert_store()
         assert store is not None
-        for cert in x509.load_pem_x509_certificates(trust.pem):
+        for cert in trust.certs:
             store.add_cert(crypto.X509.from_cryptography(cert))
     if trust.cafile or trust.capath:
         # OpenSSL reads these itself: the system store, certifi, truststore's Linux bundle,
@@ -113,7 +108,7 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
     # CRL_CHECK (leaf only) is in the flags when a CRL is used: Python's VERIFY_CRL_CHECK_LEAF.
     store.set_flags(policy.verify_flags)
     try:
-        _load_trust(ctx, options, materials)
+        _install_trust(ctx, materials.trust)
     except (SSL.Error, crypto.Error) as exc:
         raise option_error(
             "tlsCAFile", options.ca_file, f"not usable by OpenSSL ({exc})", backend=BACKEND_NAME
@@ -147,56 +142,11 @@ def build_context(options: TLSOptions, materials: Materials, policy: Policy) -> 
     return ctx
 
 
-def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
-    """The checks OpenSSL did not make inside the handshake; raise ``CertificateError``."""
-    host = state.server_hostname
-    if state.strict and options.verify_certificates and not session_reused(conn):
-        # The strict lint, then any error verification deferred for it (_strict.py).
-        failure = chain_failure(conn, state)
-        if failure is not None:
-            raise failure
-    if options.verify_certificates and not session_reused(conn):
-        # The profile's signature and key floor (docs/design.md, Legacy limits); the
-        # security level OpenSSL needs for TLS 1.0 would let MD5 and 512-bit RSA through.
-        facts = state.chain_facts(conn)
-        violation = facts.limits(options.profile) if facts is not None else None
-        if violation is not None:
-            raise limits_error(violation, backend=BACKEND_NAME)
-        if state.crls and facts is not None and options.check_crl:
-            # OpenSSL checked the leaf's CRL; the CA certificates' are the core's.
-            crl_error = chain_crl_error(facts.certs, state.crls, backend=BACKEND_NAME)
-            if crl_error is not None:
-                raise crl_error
-    if host and options.verify_hostname and state.identity is not None:
-        # The core matcher decides in every mode (docs/design.md, Identity); OpenSSL's check
-        # inside the handshake (configure_hostname) refuses nothing more, only earlier.
-        facts = state.chain_facts(conn) if options.verify_certificates else None
-        if facts is not None and facts.ders:
-            der: Optional[bytes] = facts.ders[0]  # the verified leaf, already encoded
-        else:
-            cert = conn.get_peer_certificate(as_cryptography=True)
-            from cryptography.hazmat.primitives.serialization import Encoding
-
-            der = cert.public_bytes(Encoding.DER) if cert is not None else None
-        check_identity(der, state.identity, backend=BACKEND_NAME)
-    # Only now: a failed check must fail again if the caller retries do_handshake().
-    state.handshake_done = True
-
-
-def _trust_may_violate(materials: Materials) -> bool:
+def _trust_may_violate(trust: Trust) -> bool:
     """Whether one of the trust store's certificates fails ``certificate_violation``."""
-    trust = materials.trust
-    try:
-        pem = trust.pem
-        if pem is None and trust.cafile and not trust.capath:
-            with open(trust.cafile, "rb") as handle:
-                pem = handle.read()
-        if pem is None:
-            return True  # a directory of hashed names: assume the worst
-        certs = x509.load_pem_x509_certificates(pem)
-    except (OSError, ValueError):  # e.g. TRUSTED CERTIFICATE blocks: assume the worst
-        return True
-    return any(certificate_violation(cert) is not None for cert in certs)
+    if not trust.complete():  # a directory of hashed names, TRUSTED CERTIFICATE blocks...
+        return True  # assume the worst
+    return any(certificate_violation(cert) is not None for cert in trust.certificates())
 
 
 class PyOpenSSLContext:
@@ -214,20 +164,21 @@ class PyOpenSSLContext:
         self._trust_lint: Optional[bool] = None
         # One bound method for every connection's state (not one per connection).
         self._trust_check: Callable[[], bool] = self.trust_may_violate
-        self.chains = ChainMemo()
+        # A pool talks to a handful of servers: a few chains per context.
+        self.chains = ChainMemo(maxsize=32)
         # Per-connection decisions that depend on the options only, made once.
         self._strict = bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
         self._openssl_checks_host = options.verify_certificates and options.verify_hostname
         self._verifying = options.verify_certificates
-        # tlsCAFile's certificates, read only to explain a strict refusal (which CA broke it).
-        self._trust = functools.partial(trust_anchors, options)
+        # The explicit trust anchors, to explain a strict refusal (which CA broke it).
+        self._trust = self.materials.trust.certs
         # Sessions are per context: never offered by a context with other options.
         self.sessions = SessionStore() if options.session_resumption else None
 
     def trust_may_violate(self) -> bool:
         """Whether a trusted certificate fails the strict lint on its own (cached)."""
         if self._trust_lint is None:
-            self._trust_lint = _trust_may_violate(self.materials)
+            self._trust_lint = _trust_may_violate(self.materials.trust)
         return self._trust_lint
 
     def __repr__(self) -> str:
@@ -274,8 +225,6 @@ class PyOpenSSLContext:
         self, sock: socket.socket, server_hostname: Optional[str] = None
     ) -> TLSSocket:
         """Handshake over ``sock`` and run every check (``TLSError`` on failure)."""
-        from ._connection import PyOpenSSLSocket
-
         if sock.gettimeout() == 0.0:  # same rule as the stdlib backend
             raise ValueError("wrap_socket needs a blocking socket; use wrap_buffers instead")
         conn, state = self.new_connection(sock, server_hostname)  # like ssl: sock kept open
@@ -288,7 +237,5 @@ class PyOpenSSLContext:
 
     def wrap_buffers(self, server_hostname: Optional[str] = None) -> TLSBuffer:
         """A sans-IO connection with the same checks as ``wrap_socket``."""
-        from ._buffer import PyOpenSSLBuffer
-
         conn, state = self.new_connection(None, server_hostname)
         return PyOpenSSLBuffer(conn, state, self.options)

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -39,7 +38,7 @@ from tlsplug import ocsp
 from tlsplug.backend import Materials, TLSError, TLSOptions, codes, error_for_code
 
 from ._chains import ChainFacts
-from ._session import session_reused
+from ._resume import session_reused
 from ._translate import BACKEND_NAME
 from ._verify import ConnectionState
 
@@ -57,16 +56,11 @@ class OCSPSupport:
         #: The options' OCSP switches, read on every handshake (properties compute them).
         self.enabled = options.check_ocsp_stapling
         self.check_endpoint = options.check_ocsp_endpoint
-        self._materials = materials
-        self._trust: Optional[List[x509.Certificate]] = None
-        self._lock = threading.Lock()
+        self._trust = materials.trust
 
-    def trust(self) -> List[x509.Certificate]:
-        """The trusted certificates (tlsCAFile, else the system bundle), parsed once."""
-        with self._lock:
-            if self._trust is None:
-                self._trust = _load_trust(self._materials)
-            return self._trust
+    def trust(self) -> Sequence[x509.Certificate]:
+        """The trusted certificates (``Trust.certificates``: listed on the first look-up)."""
+        return self._trust.certificates()
 
     def new_connection(self, conn: SSL.Connection) -> Optional[ConnectionOCSP]:
         """Ask ``conn`` for the certificate status; the per-connection state (None when off)."""
@@ -91,23 +85,6 @@ def install_ocsp(ctx: SSL.Context, options: TLSOptions) -> None:
     # up per call what this needs once; the staple itself is judged by on_staple either way.
     if _lib.SSL_CTX_set_tlsext_status_cb(ctx._context, _NATIVE_STATUS) != 1:
         ctx.set_ocsp_client_callback(_status_callback)  # pragma: no cover
-
-
-def _load_trust(materials: Materials) -> List[x509.Certificate]:
-    trust = materials.trust
-    data = trust.pem or b""
-    if trust.cafile:
-        try:
-            with open(trust.cafile, "rb") as handle:
-                data += handle.read()
-        except OSError:
-            pass
-    if not data:
-        return []
-    try:
-        return list(x509.load_pem_x509_certificates(data))
-    except ValueError:  # e.g. OpenSSL's "TRUSTED CERTIFICATE" blocks: the chain must do
-        return []
 
 
 def _facts(conn: SSL.Connection) -> Optional[ChainFacts]:
@@ -305,14 +282,9 @@ class ConnectionOCSP:
         facts = _facts(conn)
         if facts is None or not facts.certs:
             return None
-        pair = facts.ocsp_pair
-        if pair is None:
-            leaf = facts.certs[0]
-            issuer = ocsp.find_issuer(leaf, facts.certs[1:], self.support.trust())
-            if issuer is None:
-                return None  # the general path logs the soft-fail
-            pair = facts.ocsp_pair = (leaf, issuer)
-        return pair
+        # The issuer is in the verified chain (remembered with it), else in the trust store;
+        # None: the general path logs the soft-fail.
+        return facts.ocsp_pair() or facts.ocsp_pair(self.support.trust())
 
     def record(self, verdict: Optional[ocsp.Verdict]) -> None:
         """Keep the final verdict (for ``ocsp_status``)."""

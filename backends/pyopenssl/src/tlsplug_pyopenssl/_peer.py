@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 from OpenSSL import SSL
 
+from ._resume import session_reused
+
 __all__ = ["PeerInfo", "certificate_dict"]
 
 # OBJ_nid2ln() names, the keys ssl uses in subject/issuer tuples.
@@ -193,8 +195,6 @@ class PeerInfo:
     @property
     def session_reused(self) -> bool:
         """Whether the handshake resumed an earlier session (``SSL_session_reused``)."""
-        from ._session import session_reused
-
         return session_reused(self._conn)
 
     def _handshake_complete(self) -> bool:

@@ -29,11 +29,16 @@ from tlsplug.backend.openssl import (
     reason_token,
 )
 
-from ._verify import ConnectionState, explain_strict, verify_error_string, verify_result
+from ._checks import chain_failure
+from ._verify import (
+    BACKEND_NAME,
+    ConnectionState,
+    explain_strict,
+    verify_error_string,
+    verify_result,
+)
 
 __all__ = ["BACKEND_NAME", "openssl_version", "reasons_of", "translate", "_translate_errors"]
-
-BACKEND_NAME = "pyopenssl"
 
 def _token(reason: str) -> str:
     # OpenSSL 3.2+ and 4.0 renamed the SSLv3 alert reasons ("ssl/tls alert ...", "tls alert
@@ -91,9 +96,7 @@ def translate(
     ):
         # The handshake failed after the chain was verified (e.g. the server refused our
         # certificate under TLS 1.2): a strict-lint violation or a deferred chain error
-        # (_strict.py) is what OpenSSL 3.0 - so the stdlib backend - reports, and first.
-        from ._strict import chain_failure
-
+        # (_checks.py) is what OpenSSL 3.0 - so the stdlib backend - reports, and first.
         deferred = chain_failure(conn, state)
         if deferred is not None:
             return deferred
@@ -186,6 +189,6 @@ def _translate_errors(
     try:
         yield
     except (TLSError, WantReadError, WantWriteError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-        raise  # ssl's: a non-blocking socket's signal (_connection.py), as ssl.SSLSocket's
+        raise  # ssl's: a non-blocking socket's signal (_socket.py), as ssl.SSLSocket's
     except Exception as exc:
         raise translate(exc, state, conn, operation) from exc

@@ -9,7 +9,7 @@ text of the final ``SSL.Error`` - decides the error code (``cert-expired`` vs
 Host and IP checks: OpenSSL's (``X509_VERIFY_PARAM_set1_host`` / ``set1_ip``, with the
 flags CPython uses, Modules/_ssl.c ``_ssl_configure_hostname``) runs inside the handshake so
 a mismatch is reported where docs/design.md's precedence puts it; the verdict is the core's
-``check_identity``, run after every handshake (``_context.finish_handshake``), which
+``check_identity``, run after every handshake (``_checks.finish_handshake``), which
 accepts nothing OpenSSL refuses. pyOpenSSL has no public API for the former (as of 26.x);
 the cffi bindings of ``cryptography`` do, and a build without them only loses the early
 report.
@@ -25,16 +25,17 @@ from OpenSSL import SSL, crypto
 from tlsplug.backend import Identity, TLSError
 from tlsplug.backend.openssl import certificate_violation, is_strict_rule, strict_refusal
 
-from ._chains import ChainFacts, ChainMemo
+from ._chains import ChainFacts, ChainMemo, verified_facts
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from tlsplug.backend import TLSOptions
 
-    from ._session import Resumption
+    from ._resume import Resumption
 
 __all__ = [
+    "BACKEND_NAME",
     "ConnectionState",
     "configure_hostname",
     "install_verify",
@@ -43,6 +44,10 @@ __all__ = [
     "verify_error_string",
     "verify_result",
 ]
+
+#: The name this backend registers under; here, below every module that reports errors
+#: (``_translate`` re-exports it), so that none of them imports another only for it.
+BACKEND_NAME = "pyopenssl"
 
 # openssl/x509v3.h; what CPython sets: never the subject CN, no "f*.example.com" wildcards.
 X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4
@@ -107,7 +112,7 @@ class ConnectionState:
         strict: bool = False,
         verifying: Optional[bool] = None,
         trust_may_violate: Callable[[], bool] = _may_violate_always,
-        trust: Callable[[], Sequence[Any]] = tuple,
+        trust: Sequence[Any] = (),
     ) -> None:
         """Nothing learned yet; ``strict``/``verifying`` come from the context."""
         self.server_hostname = server_hostname
@@ -121,11 +126,11 @@ class ConnectionState:
         self.crls: Sequence[x509.CertificateRevocationList] = ()
         #: The normalised identity (``tlsplug.backend.server_identity``) that is verified.
         self.identity: Optional[Identity] = None
-        #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_strict``).
+        #: X509_STRICT is in the policy: run the checks OpenSSL 4.0 dropped (``_checks``).
         self.strict = strict
         self.handshake_done = False
         #: Verification went on past an error OpenSSL finds after the strict checks (strict
-        #: mode only); ``_strict.chain_failure`` reports it once the lint has run.
+        #: mode only); ``_checks.chain_failure`` reports it once the lint has run.
         self.deferred = False
         #: Whether a trusted certificate could fail that lint (one callable per context).
         self.trust_may_violate = trust_may_violate
@@ -136,10 +141,11 @@ class ConnectionState:
         self.verifying = verifying
         #: The context's memory of verified chains (``_chains``); None converts every time.
         self.chains: Optional[ChainMemo] = None
-        #: The session offered for resumption (``_session.Resumption``), if any.
+        #: The session offered for resumption (``_resume.Resumption``), if any.
         self.resumption: Optional[Resumption] = None
-        #: The trusted certificates (tlsCAFile) that may complete the chain: they name the
-        #: certificate that broke a strict rule (``explain_strict``).
+        #: The trusted certificates (``Trust.certs``: tlsCAFile, ca_data, tlsCADirectory)
+        #: that may complete the chain: they name the certificate that broke a strict rule
+        #: (``explain_strict``).
         self.trust = trust
         #: The context's options, so an error's hint can say what the user set (situated_hint).
         self.options: Optional[TLSOptions] = None
@@ -152,8 +158,7 @@ class ConnectionState:
         objects re-encodes every certificate, so it happens once per distinct chain.
         """
         if self._facts is None:
-            memo = self.chains if self.chains is not None else ChainMemo(maxsize=0)
-            self._facts = memo.facts(conn)
+            self._facts = verified_facts(conn, self.chains)
             if self._facts is None and self.resumption is not None:
                 # Resumed: no chain was verified now; the session's own handshake's was.
                 self._facts = self.resumption.offered_facts(conn)
@@ -205,7 +210,7 @@ def verify_callback(
     In strict mode an error OpenSSL finds after its ``check_extensions`` step is deferred
     (verification continues, the first error is kept): the X509_STRICT checks OpenSSL 4.0
     dropped must be reported first, as OpenSSL 3.0 does, and they need the verified chain
-    (``_strict.chain_failure``, raised by ``finish_handshake`` or by the error translation).
+    (``_checks.chain_failure``, raised by ``finish_handshake`` or by the error translation).
     """
     if ok:
         return True
@@ -329,7 +334,7 @@ def explain_strict(
             peers = list(conn.get_peer_cert_chain(as_cryptography=True) or [])
         except Exception:  # no chain to show: the rule is still named
             peers = []
-    anchors = state.trust() if state is not None else ()
+    anchors = state.trust if state is not None else ()
     return strict_refusal(
         errnum, depth=depth, peers=peers, anchors=anchors, backend=backend, prefix=prefix
     )

@@ -1,4 +1,6 @@
-"""The ``X509_V_FLAG_X509_STRICT`` checks OpenSSL 4.0 dropped, reported where 3.0 reports them.
+"""The checks after a pyOpenSSL handshake (``finish_handshake``), and the strict lint among them.
+
+The ``X509_V_FLAG_X509_STRICT`` checks OpenSSL 4.0 dropped are reported where 3.0 reports them.
 
 The checks themselves are the core's (``tlsplug.backend.openssl.strict_violation``, shared with any
 backend on a newer OpenSSL). OpenSSL 3.0 makes them in ``check_extensions``, before the host
@@ -14,9 +16,17 @@ from __future__ import annotations
 
 from typing import Optional
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-from tlsplug.backend import TLSError, error_for_code
+from tlsplug.backend import (
+    TLSError,
+    TLSOptions,
+    chain_crl_error,
+    check_identity,
+    error_for_code,
+    limits_error,
+)
 from tlsplug.backend.openssl import (
     X509_V_ERR_CA_BCONS_NOT_CRITICAL,
     X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL,
@@ -25,20 +35,23 @@ from tlsplug.backend.openssl import (
     strict_violation,
 )
 
-from ._verify import DEFERRED_ERRORS, ConnectionState, explain_strict, verify_error_string
+from ._resume import session_reused
+from ._verify import (
+    BACKEND_NAME,
+    DEFERRED_ERRORS,
+    ConnectionState,
+    explain_strict,
+    verify_error_string,
+)
 
 __all__ = [
     "DEFERRED_ERRORS",
     "X509_V_ERR_CA_BCONS_NOT_CRITICAL",
     "X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL",
     "chain_failure",
+    "finish_handshake",
     "strict_violation",
 ]
-
-def _backend_name() -> str:
-    from ._translate import BACKEND_NAME
-
-    return BACKEND_NAME
 
 
 def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSError]:
@@ -65,7 +78,7 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
     if violation is not None:
         errnum, depth = violation
         explained = explain_strict(
-            errnum, depth, conn, state, backend=_backend_name(),
+            errnum, depth, conn, state, backend=BACKEND_NAME,
             prefix=f"TLS handshake with {host} failed: ",
         )
         if explained is not None:  # which certificate broke which strict rule, and the fix
@@ -75,7 +88,7 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
             f"TLS handshake with {host} failed: certificate verify failed: "
             f"{verify_error_string(errnum)} (OpenSSL verify error {errnum} at depth "
             f"{depth}; a check made by tlsplug, see tlsplug.backend.openssl.strict_violation)",
-            backend=_backend_name(),
+            backend=BACKEND_NAME,
         )
     if state.deferred and state.verify_error is not None:
         errnum = state.verify_error
@@ -84,6 +97,40 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
             f"TLS handshake with {host} failed: certificate verify failed: "
             f"{verify_error_string(errnum)} (OpenSSL verify error {errnum} at depth "
             f"{state.verify_depth})",
-            backend=_backend_name(),
+            backend=BACKEND_NAME,
         )
     return None
+
+
+def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
+    """The checks OpenSSL did not make inside the handshake; raise ``CertificateError``."""
+    host = state.server_hostname
+    if state.strict and options.verify_certificates and not session_reused(conn):
+        # The strict lint, then any error verification deferred for it (below).
+        failure = chain_failure(conn, state)
+        if failure is not None:
+            raise failure
+    if options.verify_certificates and not session_reused(conn):
+        # The profile's signature and key floor (docs/design.md, Legacy limits); the
+        # security level OpenSSL needs for TLS 1.0 would let MD5 and 512-bit RSA through.
+        facts = state.chain_facts(conn)
+        violation = facts.limits(options.profile) if facts is not None else None
+        if violation is not None:
+            raise limits_error(violation, backend=BACKEND_NAME)
+        if state.crls and facts is not None and options.check_crl:
+            # OpenSSL checked the leaf's CRL; the CA certificates' are the core's.
+            crl_error = chain_crl_error(facts.certs, state.crls, backend=BACKEND_NAME)
+            if crl_error is not None:
+                raise crl_error
+    if host and options.verify_hostname and state.identity is not None:
+        # The core matcher decides in every mode (docs/design.md, Identity); OpenSSL's check
+        # inside the handshake (configure_hostname) refuses nothing more, only earlier.
+        facts = state.chain_facts(conn) if options.verify_certificates else None
+        if facts is not None and facts.ders:
+            der: Optional[bytes] = facts.ders[0]  # the verified leaf, already encoded
+        else:
+            cert = conn.get_peer_certificate(as_cryptography=True)
+            der = cert.public_bytes(Encoding.DER) if cert is not None else None
+        check_identity(der, state.identity, backend=BACKEND_NAME)
+    # Only now: a failed check must fail again if the caller retries do_handshake().
+    state.handshake_done = True

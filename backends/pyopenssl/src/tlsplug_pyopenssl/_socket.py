@@ -36,10 +36,10 @@ from tlsplug.backend import (
     want_write,
 )
 
-from ._context import finish_handshake
+from ._checks import finish_handshake
 from ._ocsp import outcome, status_of
 from ._peer import PeerInfo
-from ._session import Resumption
+from ._resume import Resumption
 from ._translate import BACKEND_NAME, _translate_errors, translate
 from ._verify import ConnectionState
 

@@ -28,6 +28,7 @@ from typing import Any, Optional, Tuple
 
 from OpenSSL import SSL
 
+from tlsplug.backend import Resumption as _Resumption
 from tlsplug.backend import SessionKey, SessionStore
 
 from ._chains import ChainFacts
@@ -61,15 +62,14 @@ class _Remembered:
         self.facts = facts
 
 
-class Resumption:
-    """The session store of a context and the key of one connection."""
+class Resumption(_Resumption):
+    """The core's ``Resumption``, with pyOpenSSL's way of offering and taking a session."""
 
-    __slots__ = ("_at_handshake", "key", "offered", "store")
+    __slots__ = ("_at_handshake", "offered")
 
     def __init__(self, store: SessionStore, key: Optional[SessionKey]) -> None:
         """Remember sessions of ``key`` in ``store``."""
-        self.store = store
-        self.key = key
+        super().__init__(store, key)
         #: TLS 1.3: (address, size) of the session right after the handshake (see above).
         self._at_handshake: Optional[Tuple[int, int]] = None
         #: What was offered to the server (its chain facts serve a resumed handshake).
@@ -77,7 +77,7 @@ class Resumption:
 
     def offer(self, conn: SSL.Connection) -> None:
         """Before the handshake: resume the remembered session of this peer, if any."""
-        remembered = self.store.get(self.key)
+        remembered = self.stored()
         if isinstance(remembered, _Remembered):
             conn.set_session(remembered.session)
             self.offered = remembered
@@ -109,7 +109,7 @@ class Resumption:
             return
         self._at_handshake = None
         if session is not None:
-            self.store.put(self.key, _Remembered(session, self._facts_of(conn)))
+            self.keep(_Remembered(session, self._facts_of(conn)))
 
     def _facts_of(self, conn: SSL.Connection) -> Optional[ChainFacts]:
         state = conn.get_app_data()

@@ -1,0 +1,173 @@
+"""``ChainFacts`` and ``ChainMemo``: what the checks after a handshake derive from a chain, once.
+
+A pool reconnects to the same few servers, which present the same chain every time. After
+OpenSSL verified a chain, the checks tlsplug adds (the strict lint, the profile's limits,
+CRLs of the CA certificates, OCSP) need it as ``cryptography`` certificates; converting
+costs an encode or a parse per certificate, and each check costs more. Everything they
+derive is a pure function of the chain's bytes, so every backend keeps one ``ChainFacts``
+per distinct verified chain in a ``ChainMemo`` ("one decision per distinct chain",
+bench/: the handshake ratios). A backend only says how it recognises a chain it has seen
+(its key: the DER, or digests its library already computed) and where its certificates
+come from; OCSP verdicts are never kept here (they expire: the OCSP cache holds them).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:  # cryptography is imported when a chain is parsed, not with the core
+    from cryptography import x509
+
+__all__ = ["ChainFacts", "ChainMemo"]
+
+_UNSET: Any = object()
+
+
+class ChainFacts:
+    """One verified chain (leaf first): certificates, DER, and what is derived, once each.
+
+    The lint verdict, the limits per profile, must-staple, the OCSP (leaf, issuer) pair and
+    the responder request made from it. Build with :meth:`from_ders` or :meth:`from_certs`.
+    """
+
+    __slots__ = (
+        "_limits", "_must_staple", "_pair", "_responders", "_violation", "certs", "ders",
+    )
+
+    def __init__(self, certs: List[x509.Certificate], ders: List[bytes]) -> None:
+        """Keep ``certs`` and their ``ders`` (the same chain, leaf first)."""
+        self.certs = certs
+        self.ders = ders
+        self._violation: Any = _UNSET
+        self._pair: Any = _UNSET
+        self._limits: Dict[str, Optional[Tuple[int, int, str]]] = {}
+        self._must_staple: Any = _UNSET
+        self._responders: Any = _UNSET
+
+    @classmethod
+    def from_ders(cls, ders: Sequence[bytes]) -> ChainFacts:
+        """Parse ``ders`` (leaf first); ``ValueError`` when one does not parse."""
+        from tlsplug.ocsp import load_certificate
+
+        return cls([load_certificate(der) for der in ders], list(ders))
+
+    @classmethod
+    def from_certs(cls, certs: List[x509.Certificate]) -> ChainFacts:
+        """Encode ``certs`` (leaf first) once: OCSP and the host check take DER."""
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return cls(certs, [c.public_bytes(Encoding.DER) for c in certs])
+
+    def limits(self, profile: str) -> Optional[Tuple[int, int, str]]:
+        """``limits_violation`` of the chain under ``profile``, computed once."""
+        if profile not in self._limits:
+            from ._limits import limits_violation
+
+            self._limits[profile] = limits_violation(self.certs, profile)
+        return self._limits[profile]
+
+    def violation(self) -> Optional[Tuple[int, int]]:
+        """The strict lint's first (X509_V_ERR, depth), or None.
+
+        ``strict_violation`` (what OpenSSL 3.0 checks and 3.2+/4.0 no longer do), then
+        ``newer_violation`` (what 4.0 checks and 3.0 does not): whichever OpenSSL a backend
+        runs, the chain it verified then passed both builds' strict checks. Where OpenSSL
+        made the first kind itself the chain never gets here, so running it costs nothing.
+        """
+        if self._violation is _UNSET:
+            from ._chainlint import newer_violation, strict_violation
+
+            self._violation = strict_violation(self.certs) or newer_violation(self.certs)
+        violation: Optional[Tuple[int, int]] = self._violation
+        return violation
+
+    def must_staple(self) -> bool:
+        """Whether the leaf demands a stapled OCSP response (RFC 7633)."""
+        if self._must_staple is _UNSET:
+            from tlsplug.ocsp import must_staple
+
+            self._must_staple = must_staple(self.certs[0])
+        return bool(self._must_staple)
+
+    def ocsp_pair(
+        self, trust: Sequence[x509.Certificate] = ()
+    ) -> Optional[Tuple[x509.Certificate, x509.Certificate]]:
+        """(leaf, issuer) for the CertID of OCSP requests; None when no issuer is found.
+
+        The issuer is looked up in the chain (remembered: it depends on the chain only),
+        then in ``trust`` (a context's; not remembered, the facts are shared).
+        """
+        if self._pair is _UNSET:
+            from tlsplug.ocsp import find_issuer
+
+            issuer = find_issuer(self.certs[0], self.certs[1:]) if self.certs else None
+            self._pair = (self.certs[0], issuer) if issuer is not None else None
+        pair: Optional[Tuple[x509.Certificate, x509.Certificate]] = self._pair
+        if pair is None and trust and self.certs:
+            from tlsplug.ocsp import find_issuer
+
+            issuer = find_issuer(self.certs[0], self.certs[1:], trust)
+            return (self.certs[0], issuer) if issuer is not None else None
+        return pair
+
+    def responders(self) -> Any:
+        """``prepare_responders`` of ``ocsp_pair`` (CertID, URLs); None without an issuer."""
+        if self._responders is _UNSET:
+            from .ocsp._fetch import prepare_responders
+
+            pair = self.ocsp_pair()
+            self._responders = prepare_responders(*pair) if pair is not None else None
+        return self._responders
+
+
+class ChainMemo:
+    """A bounded, thread-safe map from a backend's chain key to ``ChainFacts``.
+
+    ``get`` takes no lock and does no bookkeeping (a dict read is atomic): it runs on every
+    handshake. Eviction is first in, first out; a pool's chains are few. ``for_leaf``
+    answers for a resumed session, which shows no chain: the facts of the last verified
+    chain with that leaf (OCSP needs its issuer; ``find_issuer`` checked the signature, so
+    a remembered issuer is only ever used for a leaf it really issued).
+    """
+
+    def __init__(self, maxsize: int = 256) -> None:
+        """Keep at most ``maxsize`` chains (0: remember nothing)."""
+        self.maxsize = maxsize
+        self._facts: Dict[Hashable, ChainFacts] = {}
+        self._leaves: Dict[bytes, ChainFacts] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """The number of chains remembered."""
+        return len(self._facts)
+
+    def get(self, key: Hashable) -> Optional[ChainFacts]:
+        """The facts remembered for ``key``, or None."""
+        return self._facts.get(key)
+
+    def put(self, key: Hashable, facts: ChainFacts) -> ChainFacts:
+        """Remember ``facts`` for ``key`` (and for its leaf); return the facts to use.
+
+        When another thread remembered the same chain first, its facts are returned, so
+        every connection shares one object per chain (and each fact is computed once).
+        """
+        if self.maxsize <= 0:
+            return facts
+        with self._lock:
+            known = self._facts.get(key)
+            if known is not None:
+                return known
+            self._facts[key] = facts
+            if facts.ders:
+                self._leaves.pop(facts.ders[0], None)  # re-inserted last: evicted last
+                self._leaves[facts.ders[0]] = facts
+            while len(self._facts) > self.maxsize:
+                del self._facts[next(iter(self._facts))]
+            while len(self._leaves) > self.maxsize:
+                del self._leaves[next(iter(self._leaves))]
+        return facts
+
+    def for_leaf(self, leaf: bytes) -> Optional[ChainFacts]:
+        """The facts of the last verified chain remembered with this leaf (DER)."""
+        return self._leaves.get(leaf)
