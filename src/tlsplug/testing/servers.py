@@ -20,6 +20,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from types import TracebackType
@@ -41,6 +42,9 @@ __all__ = [
     "serve",
     "stall",
 ]
+
+_DRAIN_SECONDS = 1.0
+"""How long a server that refused a handshake reads on before closing (``_close_gently``)."""
 
 _POLL = 0.05  # accept-loop wake-up interval, so stop() never waits on a blocking accept()
 _S = TypeVar("_S", bound="_ThreadedServer")
@@ -225,14 +229,19 @@ class _ThreadedServer:
 
     def _run(self, conn: socket.socket) -> None:
         key = id(threading.current_thread())
+        failed = False
         try:
             self._serve(conn)
         except Exception as exc:
+            failed = True
             if not self.stopping.is_set():
                 self._record(exc)
         finally:
             with self._lock:
                 sock = self._open.pop(key, conn)
+            if failed and not self.stopping.is_set():
+                _close_gently(sock)
+            with self._lock:
                 self._handled += 1
                 self._lock.notify_all()
             sock.close()
@@ -443,6 +452,22 @@ class TLSServer(_ThreadedServer):
                 tls.sendall(data)
         except _GONE:
             return  # the client left without close_notify; that is normal for tests
+
+
+def _close_gently(sock: socket.socket) -> None:
+    """Half-close, then read what the client still sends, before the socket is closed.
+
+    Closing a TCP socket with unread bytes makes the kernel answer with a RST (RFC 1122
+    4.2.2.13), which can overtake the alert just sent: under TLS 1.3 the client's first record
+    is often in flight when the server refuses its (missing) certificate, and the client must
+    read "certificate required", not "connection reset", whatever the timing.
+    """
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_WR)
+        socket.socket.settimeout(sock, _DRAIN_SECONDS)
+        deadline = time.monotonic() + _DRAIN_SECONDS
+        while time.monotonic() < deadline and socket.socket.recv(sock, 65536):
+            pass
 
 
 @contextlib.contextmanager
