@@ -66,6 +66,30 @@ NOT_APPLICABLE: Tuple[Tuple[str, str, Tuple[str, ...], str], ...] = (
 )
 
 
+def _applies(name: str, qualname: str, transport: str) -> bool:
+    """Whether a test applies to ``transport`` whatever the backend and parameters.
+
+    What depends on the route or a parameter stays a skip with its reason
+    (``_bridge_transport``); a test that applies to no transport is not collected at all.
+    """
+    if transport == "asyncio" and qualname.startswith("SocketConformance."):
+        return False  # asyncio streams are not sockets: the socket section is wrap_socket's
+    return not any(
+        name.startswith(prefix) and not part and transport in transports
+        for prefix, part, transports, _ in NOT_APPLICABLE
+    )
+
+
+def _hide_not_applicable(cls: type) -> None:
+    """Set the tests no transport applies to (sans-IO, resumption) to None: not collected."""
+    for name in dir(cls):
+        member = getattr(cls, name, None)
+        if name.startswith("test_") and callable(member) and not any(
+            _applies(name, getattr(member, "__qualname__", ""), t) for t in TRANSPORTS
+        ):
+            setattr(cls, name, None)
+
+
 class _Loop:
     """One event loop in a daemon thread, for the blocking test helpers to call into."""
 
@@ -246,16 +270,28 @@ class BridgedContext:
 
 
 class SSLContextConformance(BackendConformance):
-    """:class:`BackendConformance` through ``create_ssl_context``, per ``transport``."""
+    """:class:`BackendConformance` through ``create_ssl_context``, per ``transport``.
+
+    Each test runs on the transports it applies to; the tests of what a bridged context does
+    not offer on any transport (sans-IO buffers, session resumption) are not collected, and
+    what depends on the backend's route is skipped with the reason (:data:`NOT_APPLICABLE`).
+    """
 
     _transport = "wrap_socket"
     #: ``ssl.SSLSocket`` and asyncio's transport raise ``OSError`` subclasses after close.
     CLOSED_SEND_ERRORS = (OSError, TLSError)
 
-    @pytest.fixture(params=TRANSPORTS)
-    def transport(self, request: pytest.FixtureRequest) -> str:
-        """How the bridged context is used: ``ctx.wrap_socket`` or asyncio's transport."""
-        return str(request.param)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _hide_not_applicable(cls)
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Run each test on the transports it applies to (``ctx.wrap_socket``, asyncio)."""
+        if "transport" in metafunc.fixturenames:
+            function = metafunc.function
+            metafunc.parametrize("transport", [
+                t for t in TRANSPORTS if _applies(function.__name__, function.__qualname__, t)
+            ])
 
     @pytest.fixture
     def features(self, backend_name: str) -> FrozenSet[Feature]:
@@ -266,11 +302,6 @@ class SSLContextConformance(BackendConformance):
     @pytest.fixture(autouse=True)
     def _bridge_transport(self, transport: str, request: pytest.FixtureRequest) -> None:
         node = request.node
-        function = getattr(node, "function", None)
-        if transport == "asyncio" and getattr(function, "__qualname__", "").startswith(
-            "SocketConformance."
-        ):
-            pytest.skip("asyncio streams are not sockets: the socket section is wrap_socket's")
         backend = tlsplug.get_backend(self._backend_of(request))
         route = "native" if hasattr(backend, "create_ssl_context") else "routed"
         for prefix, part, transports, reason in NOT_APPLICABLE:
