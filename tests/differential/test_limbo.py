@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import ssl
 import sys
 import tempfile
@@ -246,8 +247,32 @@ IN_SCOPE = [c for c in CASES if case_skip(c) is None]
 OUT_OF_SCOPE = Counter(r for r in (case_skip(c) for c in CASES) if r)
 
 
-def _check(case: Case, got: Verdict) -> Optional[str]:
+#: Mismatches of an older OpenSSL only: {case id: ((major, minor) it is fixed in, verdict,
+#: why)}. They apply to a backend whose OpenSSL is older (the lowest-pyopenssl env's
+#: cryptography 45.0.7 bundles 3.5); the backends' usual builds (3.0 in ``ssl``, which cannot
+#: set the verification time, and 4.0 in pyOpenSSL's wheels) meet the expectations.
+OLDER_OPENSSL: Dict[str, Tuple[Tuple[int, int], str, str]] = {
+    case_id: ((4, 0), "FAILURE", "before 4.0, OpenSSL compares the verification time with "
+              "notAfter exclusively (X509_cmp_time): a certificate is expired at its notAfter "
+              "instant, which RFC 5280 4.1.2.5 still counts as valid")
+    for case_id in ("rfc5280::validity::notafter-exact", "rfc5280::validity::notafter-fractional")
+}
+
+
+def _openssl_of(backend: str) -> Tuple[int, int]:
+    """(major, minor) of the OpenSSL the backend runs on, (0, 0) when it does not say."""
+    found = re.search(r"OpenSSL (\d+)\.(\d+)", tlsplug.get_backend(backend).versions().get(
+        "openssl", ""))
+    return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+
+
+def _check(case: Case, got: Verdict, backend: Optional[str] = None) -> Optional[str]:
     """None when ``got`` is what the committed expectations say, else the complaint."""
+    older = OLDER_OPENSSL.get(case["id"])
+    if older is not None and backend is not None and _openssl_of(backend) < older[0]:
+        if got[0] == older[1]:
+            return None
+        return f"listed for OpenSSL < {older[0]} as {older[1]}, got {got[0]} ({got[1]})"
     listed = MISMATCHES.get(case["id"])
     expected = case["expected_result"]
     if listed is None:
@@ -293,7 +318,7 @@ def test_limbo_case(backend_name: str, case: Case) -> None:
     reason = backend_skip(case, backend_name)
     if reason:
         pytest.skip(f"{backend_name}: {reason}")
-    problem = _check(case, verdict(case, backend_name))
+    problem = _check(case, verdict(case, backend_name), backend_name)
     assert problem is None, f"{case['id']} on {backend_name}: {problem}"
 
 
@@ -305,7 +330,7 @@ def test_limbo_cases_at_their_validation_time(backend_name: str) -> None:
     problems = [
         f"{c['id']}: {problem}"
         for c in TIMED
-        if (problem := _check(c, verdict(c, backend_name))) is not None
+        if (problem := _check(c, verdict(c, backend_name), backend_name)) is not None
     ]
     assert not problems, problems
 
