@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import errno
 import re
 import socket
@@ -309,6 +310,44 @@ def test_verify_failure_without_a_number_is_cert_invalid() -> None:
 def test_a_recorded_verify_number_alone_decides_nothing() -> None:
     """A verify number with no verification failure reported does not make a certificate error."""
     assert classify(Facts(reasons=("WRONG_VERSION_NUMBER",), verify_error=20)).code == "not-tls"
+
+
+# A library without OpenSSL's reason strings says what happened as a neutral Failure kind;
+# each must reach exactly the verdict of the OpenSSL reason that means the same.
+NEUTRAL_KINDS = [
+    (Failure.PROTOCOL_VERSION, Facts(reasons=("TLSV1_ALERT_PROTOCOL_VERSION",))),
+    (Failure.NO_SHARED_CIPHER, Facts(reasons=("SSLV3_ALERT_HANDSHAKE_FAILURE",))),
+    (Failure.NOT_TLS, Facts(reasons=("WRONG_VERSION_NUMBER",))),
+    (Failure.CLIENT_CERT_REFUSED,
+     Facts(reasons=("SSLV3_ALERT_HANDSHAKE_FAILURE",), negotiated=True)),
+    (Failure.ABORTED_AFTER_HANDSHAKE,
+     Facts(reasons=("SSLV3_ALERT_HANDSHAKE_FAILURE",), handshake_done=True)),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "openssl"), NEUTRAL_KINDS, ids=[k.value for k, _ in NEUTRAL_KINDS]
+)
+@pytest.mark.parametrize("profile", ["modern", "legacy"])
+def test_a_neutral_kind_reaches_the_verdict_of_its_openssl_reason(
+    kind: Failure, openssl: Facts, profile: str
+) -> None:
+    """A backend saying the neutral kind gets the code, message and hint OpenSSL's reason gets."""
+    options = TLSOptions(enabled=True, profile=profile, certificate_key_file="/etc/client.pem")
+    neutral = classify(Facts(failure=kind, options=options, library="SomeTLS 1.0"))
+    assert neutral == classify(
+        dataclasses.replace(openssl, options=options, library="SomeTLS 1.0")
+    )
+
+
+def test_a_verify_code_decides_like_a_verify_number() -> None:
+    """A library naming the certificate failure in the core's words gets that code and hint."""
+    options = TLSOptions(enabled=True, ca_file="/etc/ca/private.pem")
+    by_code = classify(Facts(verify_code=codes.CERT_UNTRUSTED, verify_text="unknown issuer",
+                             options=options))
+    by_number = classify(Facts(verify_failed=True, verify_error=20, options=options))
+    assert (by_code.code, by_code.hint) == (by_number.code, by_number.hint)
+    assert by_code.message == "certificate verify failed: unknown issuer"
 
 
 def test_untrusted_hint_is_situated() -> None:

@@ -13,7 +13,7 @@ import dataclasses
 import enum
 import errno
 import socket
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 from ._codes import (
     CERT_INVALID,
@@ -68,6 +68,18 @@ class Failure(enum.Enum):
     SYSTEM = "system"
     #: Anything else the TLS library raised.
     UNEXPECTED = "unexpected"
+    # What a TLS library that has no OpenSSL reason strings says directly; classify words
+    # them and writes the hints exactly as for the OpenSSL reasons that mean the same.
+    #: No protocol version in common (a protocol_version alert, RFC 8446 6.2).
+    PROTOCOL_VERSION = "protocol-version"
+    #: No cipher suite in common (a handshake_failure alert before the ServerHello).
+    NO_SHARED_CIPHER = "no-shared-cipher"
+    #: The peer's bytes are not TLS records.
+    NOT_TLS = "not-tls"
+    #: The server refused the client certificate, or required one and got none.
+    CLIENT_CERT_REFUSED = "client-cert-refused"
+    #: The server aborted after the handshake (its answer to a refused renegotiation).
+    ABORTED_AFTER_HANDSHAKE = "aborted-after-handshake"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +101,9 @@ class Facts:
     verify_error: Optional[int] = None
     verify_depth: Optional[int] = None
     verify_text: Optional[str] = None
+    #: A certificate failure already in the core's words, from a library without
+    #: ``X509_V_ERR_*`` numbers (e.g. ``codes.CERT_EXPIRED``); it decides like a number.
+    verify_code: Optional[ErrorCode] = None
     #: The connection's options: hints say what the user set, never advise it again.
     options: Optional[TLSOptions] = None
     #: The TLS library in use, with its version (the ``protocol-version`` hint names it).
@@ -133,8 +148,10 @@ def classify(facts: Facts) -> Verdict:
         return Verdict(HANDSHAKE_FAILURE, "a socket operation failed")
     if facts.failure is Failure.UNEXPECTED:
         return Verdict(HANDSHAKE_FAILURE, "unexpected error")
+    if facts.failure in _KIND_VERDICTS:
+        return _KIND_VERDICTS[facts.failure](facts)
     tokens = [reason_token(reason) for reason in facts.reasons]
-    if facts.verify_failed or _VERIFY_FAILED in tokens:
+    if facts.verify_failed or facts.verify_code is not None or _VERIFY_FAILED in tokens:
         # Decided by the X509_V_ERR_* number, never by the wording of the final error, which
         # changes between OpenSSL releases.
         return _verify_verdict(facts)
@@ -146,6 +163,10 @@ def classify(facts: Facts) -> Verdict:
 
 
 def _verify_verdict(facts: Facts) -> Verdict:
+    if facts.verify_code is not None:  # a library that names the failure in our words
+        words = facts.verify_text or facts.verify_code
+        return Verdict(facts.verify_code, f"certificate verify failed: {words}",
+                       situated_hint(facts.verify_code, facts.options))
     errnum = facts.verify_error
     if errnum is None:  # refused, but the library did not say why: not a known trust failure
         return Verdict(CERT_INVALID, "certificate verify failed")
@@ -160,47 +181,83 @@ def _verify_verdict(facts: Facts) -> Verdict:
 
 
 def _reason_verdict(token: str, facts: Facts) -> Optional[Verdict]:
+    """The verdict an OpenSSL reason token means, through the neutral kind it stands for."""
     negotiated = facts.negotiated or facts.handshake_done
+    kind: Optional[Failure] = None
     if token in PROTOCOL_VERSION_REASONS or token.endswith("_ALERT_PROTOCOL_VERSION"):
-        hint = situated_hint(PROTOCOL_VERSION, facts.options)
-        if hint is None and facts.library is not None:
-            hint = protocol_version_hint(facts.library)
-        return Verdict(PROTOCOL_VERSION, "no TLS version in common with the server", hint)
+        kind = Failure.PROTOCOL_VERSION
     # A handshake_failure alert before the ServerHello can only mean "no suite in common"
     # (RFC 5246 §7.2.2; _reasons.HANDSHAKE_FAILURE_ALERT_REASONS).
-    if token in NO_SHARED_CIPHER_REASONS or (
+    elif token in NO_SHARED_CIPHER_REASONS or (
         token in HANDSHAKE_FAILURE_ALERT_REASONS and not negotiated
     ):
-        return Verdict(
-            NO_SHARED_CIPHER,
-            "the server accepted none of the offered cipher suites",
-            situated_hint(NO_SHARED_CIPHER, facts.options),
-        )
-    if token in NOT_TLS_REASONS:
-        return Verdict(NOT_TLS, "the peer does not speak TLS")
-    if token in HANDSHAKE_FAILURE_ALERT_REASONS and facts.handshake_done:
-        # After the handshake: the server's answer to our refusing to renegotiate.
-        return Verdict(
-            HANDSHAKE_FAILURE,
-            "the server aborted the connection with a handshake_failure alert after the "
-            "handshake, typically after asking to renegotiate, which tlsplug refuses",
-        )
-    if token in CLIENT_CERT_REFUSED_REASONS or token in HANDSHAKE_FAILURE_ALERT_REASONS:
-        return Verdict(
-            HANDSHAKE_FAILURE,
-            "the server refused the client certificate, or requires one and none was given "
-            "(tlsCertificateKeyFile)",
-            client_cert_hint(facts.options),
-        )
-    if token == LEGACY_RENEGOTIATION_REASON:
+        kind = Failure.NO_SHARED_CIPHER
+    elif token in NOT_TLS_REASONS:
+        kind = Failure.NOT_TLS
+    elif token in HANDSHAKE_FAILURE_ALERT_REASONS and facts.handshake_done:
+        kind = Failure.ABORTED_AFTER_HANDSHAKE
+    elif token in CLIENT_CERT_REFUSED_REASONS or token in HANDSHAKE_FAILURE_ALERT_REASONS:
+        kind = Failure.CLIENT_CERT_REFUSED
+    elif token == LEGACY_RENEGOTIATION_REASON:
         return Verdict(
             HANDSHAKE_FAILURE,
             "the server does not support secure renegotiation",
             LEGACY_RENEGOTIATION_HINT,
         )
-    if "EOF" in token:  # UNEXPECTED_EOF_WHILE_READING and older spellings
+    elif "EOF" in token:  # UNEXPECTED_EOF_WHILE_READING and older spellings
+        kind = Failure.CLOSED
+    if kind is None:
+        return None
+    if kind is Failure.CLOSED:
         return Verdict(CONNECTION_CLOSED, "the peer closed the connection")
-    return None
+    return _KIND_VERDICTS[kind](facts)
+
+
+def _protocol_version(facts: Facts) -> Verdict:
+    hint = situated_hint(PROTOCOL_VERSION, facts.options)
+    if hint is None and facts.library is not None:
+        hint = protocol_version_hint(facts.library)
+    return Verdict(PROTOCOL_VERSION, "no TLS version in common with the server", hint)
+
+
+def _no_shared_cipher(facts: Facts) -> Verdict:
+    return Verdict(
+        NO_SHARED_CIPHER,
+        "the server accepted none of the offered cipher suites",
+        situated_hint(NO_SHARED_CIPHER, facts.options),
+    )
+
+
+def _not_tls(facts: Facts) -> Verdict:
+    return Verdict(NOT_TLS, "the peer does not speak TLS")
+
+
+def _aborted_after_handshake(facts: Facts) -> Verdict:
+    # After the handshake: the server's answer to our refusing to renegotiate.
+    return Verdict(
+        HANDSHAKE_FAILURE,
+        "the server aborted the connection with a handshake_failure alert after the "
+        "handshake, typically after asking to renegotiate, which tlsplug refuses",
+    )
+
+
+def _client_cert_refused(facts: Facts) -> Verdict:
+    return Verdict(
+        HANDSHAKE_FAILURE,
+        "the server refused the client certificate, or requires one and none was given "
+        "(tlsCertificateKeyFile)",
+        client_cert_hint(facts.options),
+    )
+
+
+#: The one verdict of each neutral kind, whether a backend said it or an OpenSSL reason did.
+_KIND_VERDICTS: Dict[Failure, Callable[[Facts], Verdict]] = {
+    Failure.PROTOCOL_VERSION: _protocol_version,
+    Failure.NO_SHARED_CIPHER: _no_shared_cipher,
+    Failure.NOT_TLS: _not_tls,
+    Failure.ABORTED_AFTER_HANDSHAKE: _aborted_after_handshake,
+    Failure.CLIENT_CERT_REFUSED: _client_cert_refused,
+}
 
 
 def classified_error(facts: Facts, *, where: str, native: str, backend: str) -> TLSError:
