@@ -62,7 +62,7 @@ URI_BOOL_FIELDS = (*BOOL_FIELDS, "strict_x509")
 FILE_FIELDS = ("ca_file", "certificate_key_file", "crl_file", "private_key_file", "ca_dir")
 
 # Pairs that may not both be *present*, whatever their values: the MongoDB URI-options
-# specification (source/uri-options/uri-options.md, "tlsInsecure and ...").
+# specification ("tlsInsecure and ..."; its tests are in tests/vectors/mongodb-specs/uri-options).
 _CONFLICTS: Tuple[Tuple[str, str], ...] = (
     ("insecure", "allow_invalid_certificates"),
     ("insecure", "allow_invalid_hostnames"),
