@@ -5,7 +5,10 @@ tlsplug: a verifying context built once, the host name checked, the session kept
 for resumption (taken after the first read, because TLS 1.3 tickets arrive after the
 handshake), close_notify sent (pyOpenSSL: so the session stays resumable; ``ssl``: a
 non-blocking ``unwrap()``, the same alert on the wire as tlsplug sends, since
-``SSLSocket.close()`` alone sends none). ``tlsplug-*`` go through
+``SSLSocket.close()`` alone sends none). ``raw-pyopenssl-stapled`` is that pyOpenSSL
+client asking for the certificate status (RFC 6066 §8) and checking the stapled response
+by hand as RFC 6960 §3.2 says, with ``cryptography``, on every handshake (what
+``bench.run``'s stapled section compares tlsplug with). ``tlsplug-*`` go through
 ``tlsplug.create_context`` / ``wrap_socket`` with every check tlsplug makes. Sockets: each
 pair uses the same socket mode, so the ratio is tlsplug's cost and nothing else. The
 stdlib pair uses a socket timeout (``ssl`` supports it natively). The pyOpenSSL pair uses
@@ -65,7 +68,7 @@ class Client:
                 sock, server_hostname=HOST, session=self.session if self.resume else None
             )
             return Conn(self, tls, "ssl")
-        if self.variant == "raw-pyopenssl":
+        if self.variant.startswith("raw-pyopenssl"):
             from OpenSSL import SSL
 
             sock = socket.create_connection(address)
@@ -73,6 +76,8 @@ class Client:
             conn = SSL.Connection(self.ctx, sock)
             conn.set_tlsext_host_name(HOST.encode())
             _pyopenssl_check_host(conn, HOST)
+            if self.variant == "raw-pyopenssl-stapled":
+                conn.request_ocsp()
             if self.resume and self.session is not None:
                 conn.set_session(self.session)
             conn.set_connect_state()
@@ -146,7 +151,7 @@ class Conn:
             with contextlib.suppress(ssl.SSLError, OSError):
                 self.tls.unwrap()
             self.tls.close()
-        elif self.kind == "pyopenssl":
+        elif self.kind == "pyopenssl":  # raw-pyopenssl and raw-pyopenssl-stapled
             from OpenSSL import SSL
 
             if self.client.resume:
@@ -162,7 +167,7 @@ def make_context(variant: str, ca_file: Optional[str], resume: bool = True) -> A
     """The variant's context (what ``bench.measure.context_creation`` times)."""
     if variant == "raw-ssl":
         return ssl.create_default_context(cafile=ca_file)
-    if variant == "raw-pyopenssl":
+    if variant.startswith("raw-pyopenssl"):
         from OpenSSL import SSL
 
         ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
@@ -172,6 +177,8 @@ def make_context(variant: str, ca_file: Optional[str], resume: bool = True) -> A
             ctx.load_verify_locations(ca_file)
         else:
             ctx.set_default_verify_paths()
+        if variant == "raw-pyopenssl-stapled":
+            ctx.set_ocsp_client_callback(_staple_checked_by_hand)
         return ctx
     backend = variant.split("-", 1)[1]
     options = tlsplug.TLSOptions(
@@ -179,6 +186,73 @@ def make_context(variant: str, ca_file: Optional[str], resume: bool = True) -> A
         **TLSPLUG_EXTRA,
     )
     return tlsplug.create_context(options)
+
+
+def _staple_checked_by_hand(conn: Any, staple: bytes, data: Any) -> bool:
+    """The OCSP callback a careful pyOpenSSL user writes (RFC 6960 §3.2), no memo.
+
+    The response is successful, about this leaf (serial and issuer key hash), signed by
+    the leaf's issuer from the peer's chain, current (thisUpdate <= now < nextUpdate) and
+    "good". False makes OpenSSL abort the handshake.
+    """
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.x509 import ocsp
+
+    if not staple:
+        return False  # the bench's server always staples
+    chain = conn.get_peer_cert_chain(as_cryptography=True) or []
+    leaf = chain[0]
+    issuer = next((c for c in chain[1:] if c.subject == leaf.issuer), None)
+    if issuer is None:
+        return False
+    response = ocsp.load_der_ocsp_response(staple)
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return False
+    key_hash = hashes.Hash(response.hash_algorithm)
+    key_hash.update(_public_key_bits(issuer))
+    if (response.serial_number != leaf.serial_number
+            or response.issuer_key_hash != key_hash.finalize()):
+        return False
+    key = issuer.public_key()
+    algorithm = response.signature_hash_algorithm
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(algorithm))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(response.signature, response.tbs_response_bytes, padding.PKCS1v15(),
+                       algorithm)
+        else:
+            return False
+    except Exception:
+        return False
+    now = datetime.datetime.now(datetime.timezone.utc)
+    this_update, next_update = _aware(response.this_update), _aware(response.next_update)
+    if this_update > now or (next_update is not None and now >= next_update):
+        return False
+    return bool(response.certificate_status == ocsp.OCSPCertStatus.GOOD)
+
+
+def _aware(value: Any) -> Any:
+    # cryptography < 43 has naive datetimes meaning UTC (and no *_utc properties).
+    import datetime
+
+    return None if value is None else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def _public_key_bits(cert: Any) -> bytes:
+    # The issuer key hash is over the subjectPublicKey BIT STRING's value (RFC 6960 §4.1.1).
+    from cryptography.hazmat.primitives import serialization
+
+    key = cert.public_key()
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.public_bytes(serialization.Encoding.X962,
+                                serialization.PublicFormat.UncompressedPoint)
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
 
 
 def _pyopenssl_check_host(conn: Any, host: str) -> None:

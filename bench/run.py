@@ -203,7 +203,7 @@ def _run(variants: List[str], pairs: Dict[str, str], s: Dict[str, Any], ca_file:
         hs[version] = {"full": full, "resumed": resumed}
         for t, r in pairs.items():
             table.add(f"full handshakes/s {label}", f"{t} / {r}",
-                      report.ratio(full["rate"][t], full["rate"][r]), 0.97)
+                      report.ratio(full["rate"][t], full["rate"][r]), 0.98)
         for t, r in pairs.items():
             table.add(f"resumed handshakes/s {label}", f"{t} / {r}",
                       report.ratio(resumed["rate"][t], resumed["rate"][r]))
@@ -306,23 +306,31 @@ def _bridge(table: report.Table, s: Dict[str, Any], ca_file: str, ports: Dict[st
 
 def _stapled(table: report.Table, address: Tuple[str, int], ca_file: str,
              s: Dict[str, Any]) -> Dict[str, Any]:
-    """Full handshakes with a stapled OCSP response (tlsplug verifies it) vs plain pyOpenSSL.
+    """Full handshakes with a stapled OCSP response, tlsplug checking it vs raw pyOpenSSL.
 
-    Same server for both: raw pyOpenSSL does not ask for the status, so it gets no staple;
-    tlsplug asks, gets a "good" response from the leaf's issuer and checks it (RFC 6960
-    §3.2) - once per distinct staple, then by its bytes from the cache.
+    Like for like: ``raw-pyopenssl-stapled`` asks for the status and checks the staple by
+    hand (RFC 6960 §3.2, ``bench.clients``) on every handshake; tlsplug asks, checks the
+    first staple in full and a staple seen before by its bytes and the clock
+    (``ChainFacts.check_staple``). Also against ``raw-pyopenssl`` not asking at all: what
+    stapling costs whoever checks it (the server's CertificateStatus, OpenSSL's parse).
     """
     probe = clients.Client("tlsplug-pyopenssl", ca_file, False).open(address)
     status = probe.tls.ocsp_status
     probe.close()
     if status != "good (staple)":
         raise RuntimeError(f"the stapling server's response was not used: {status!r}")
-    pair = ["raw-pyopenssl", "tlsplug-pyopenssl"]
-    got = measure.handshakes(pair, address, ca_file, False, s["rounds"], s["handshakes"])
-    table.add("stapled-OCSP handshakes/s", "tlsplug-pyopenssl stapled / raw-pyopenssl plain",
-              report.ratio(got["rate"]["tlsplug-pyopenssl"], got["rate"]["raw-pyopenssl"]), 0.9)
-    for v in pair:
-        label = "staple checked" if v.startswith("tlsplug") else "no staple"
-        table.add("stapled-OCSP handshakes/s", f"{v} ({label})", report.summary(got["rate"][v]),
-                  unit="/s")
+    trio = ["raw-pyopenssl", "raw-pyopenssl-stapled", "tlsplug-pyopenssl"]
+    got = measure.handshakes(trio, address, ca_file, False, s["rounds"], s["handshakes"])
+    rate = got["rate"]
+    metric = "stapled-OCSP handshakes/s"
+    table.add(metric, "tlsplug-pyopenssl / raw-pyopenssl-stapled (both check the staple)",
+              report.ratio(rate["tlsplug-pyopenssl"], rate["raw-pyopenssl-stapled"]), 0.95)
+    table.add(metric, "tlsplug-pyopenssl stapled / raw-pyopenssl not asking",
+              report.ratio(rate["tlsplug-pyopenssl"], rate["raw-pyopenssl"]), 0.95)
+    table.add(metric, "raw-pyopenssl-stapled / raw-pyopenssl not asking (by hand)",
+              report.ratio(rate["raw-pyopenssl-stapled"], rate["raw-pyopenssl"]))
+    labels = {"raw-pyopenssl": "no staple", "raw-pyopenssl-stapled": "staple checked by hand",
+              "tlsplug-pyopenssl": "staple checked"}
+    for v in trio:
+        table.add(metric, f"{v} ({labels[v]})", report.summary(rate[v]), unit="/s")
     return got

@@ -49,8 +49,14 @@ Address = Tuple[str, int]
 #: issue 24 acceptance target). The short soak measures 600 connections, where page-sized
 #: steps weigh more: it allows 1 MiB, still a sixth of the gh-116810 leak (~6 MiB).
 GROWTH_LIMIT_KIB = {"full": 300.0, "quick": 1024.0}
-#: Idle bytes per connection allowed, tlsplug / raw (issue 24's acceptance targets).
-IDLE_TARGETS = {"tlsplug-stdlib": ("raw-ssl", 1.05), "tlsplug-pyopenssl": ("raw-pyopenssl", 0.8)}
+#: Idle bytes per connection allowed, tlsplug / raw: issue 24's targets for the sockets,
+#: issue 20's (1.2) for the asyncio paths, against asyncio with a plain ssl.SSLContext
+#: (pyOpenSSL has no asyncio stack of its own to compare with).
+IDLE_TARGETS = {
+    "tlsplug-stdlib": ("raw-ssl", 1.05), "tlsplug-pyopenssl": ("raw-pyopenssl", 0.8),
+    "aio-stdlib": ("asyncio+ssl", 1.2), "aio-pyopenssl": ("asyncio+ssl", 1.2),
+    "bridge-stdlib": ("asyncio+ssl", 1.2), "bridge-pyopenssl": ("asyncio+ssl", 1.2),
+}
 
 SETTINGS = {
     # warm-up connections, measured cycles, connections per cycle, idle connections
@@ -78,23 +84,42 @@ def _blocking(variant: str) -> Callable[[Address, str], Open]:
     return path
 
 
-def _aio(backend: str) -> Callable[[Address, str], Open]:
-    """``tlsplug.aio.open_connection`` with one shared context, on one event loop."""
+def _asyncio(kind: str, backend: str = "") -> Callable[[Address, str], Open]:
+    """One event loop, one shared context, asyncio streams: ``kind`` says whose.
+
+    ``aio``: ``tlsplug.aio.open_connection`` with a tlsplug context; ``bridge``:
+    ``asyncio.open_connection`` with ``tlsplug.create_ssl_context`` (how asyncpg or httpx
+    use tlsplug); ``raw``: ``asyncio.open_connection`` with a plain ``ssl.SSLContext``,
+    the reference of both.
+    """
 
     def path(address: Address, ca_file: str) -> Open:
+        import ssl
+
         import tlsplug
         import tlsplug.aio
 
-        ctx = tlsplug.create_context(
-            tlsplug.TLSOptions(enabled=True, backend=backend, ca_file=ca_file)
-        )
+        options = tlsplug.TLSOptions(enabled=True, backend=backend or None, ca_file=ca_file)
         loop = asyncio.new_event_loop()
         request, end = clients.PING
+        if kind == "aio":
+            ctx: Any = tlsplug.create_context(options)
+
+            def opener() -> Any:
+                return tlsplug.aio.open_connection(
+                    address[0], address[1], context=ctx, server_hostname=clients.HOST
+                )
+        else:
+            ctx = (tlsplug.create_ssl_context(options) if kind == "bridge"
+                   else ssl.create_default_context(cafile=ca_file))
+
+            def opener() -> Any:
+                return asyncio.open_connection(
+                    address[0], address[1], ssl=ctx, server_hostname=clients.HOST
+                )
 
         async def connect() -> Any:
-            reader, writer = await tlsplug.aio.open_connection(
-                address[0], address[1], context=ctx, server_hostname=clients.HOST
-            )
+            reader, writer = await opener()
             writer.write(request)
             answer = b""
             while not answer.endswith(end):
@@ -118,31 +143,17 @@ def _aio(backend: str) -> Callable[[Address, str], Open]:
     return path
 
 
-# BRIDGE: the ``tlsplug.create_ssl_context`` path (the driver bridge, being built on its
-# own branch) goes here: one function like the ones above, e.g.
-#
-#     def _bridge(backend):
-#         def path(address, ca_file):
-#             ctx = tlsplug.create_ssl_context(tlsplug.TLSOptions(
-#                 enabled=True, backend=backend, ca_file=ca_file))
-#             def open_():
-#                 sock = socket.create_connection(address, timeout=clients.TIMEOUT)
-#                 tls = ctx.wrap_socket(sock, server_hostname=clients.HOST)
-#                 ... ping as clients.Conn.ping does ...
-#                 return tls.close
-#             return open_
-#         return path
-#
-# and its entries in PATHS: "bridge-stdlib": _bridge("stdlib"), "bridge-pyopenssl": ...
-
 #: Every path the soak runs (those that need PyOpenSSL only when it is installed).
 PATHS: Dict[str, Callable[[Address, str], Open]] = {
     "raw-ssl": _blocking("raw-ssl"),
     "tlsplug-stdlib": _blocking("tlsplug-stdlib"),
     "raw-pyopenssl": _blocking("raw-pyopenssl"),
     "tlsplug-pyopenssl": _blocking("tlsplug-pyopenssl"),
-    "aio-stdlib": _aio("stdlib"),
-    "aio-pyopenssl": _aio("pyopenssl"),
+    "asyncio+ssl": _asyncio("raw"),
+    "aio-stdlib": _asyncio("aio", "stdlib"),
+    "aio-pyopenssl": _asyncio("aio", "pyopenssl"),
+    "bridge-stdlib": _asyncio("bridge", "stdlib"),
+    "bridge-pyopenssl": _asyncio("bridge", "pyopenssl"),
 }
 
 
@@ -297,7 +308,7 @@ def report(
     passed = True
     for name, r in results.items():
         growth = r["growth_kib_per_1000"]
-        if name.startswith("raw-"):
+        if name.startswith("raw-") or name == "asyncio+ssl":
             verdict = "reference"
         elif growth <= limit:
             verdict = f"<= {limit:g} ok"

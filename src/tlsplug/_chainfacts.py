@@ -8,16 +8,22 @@ derive is a pure function of the chain's bytes, so every backend keeps one ``Cha
 per distinct verified chain in a ``ChainMemo`` ("one decision per distinct chain",
 bench/: the handshake ratios). A backend only says how it recognises a chain it has seen
 (its key: the DER, or digests its library already computed) and where its certificates
-come from; OCSP verdicts are never kept here (they expire: the OCSP cache holds them).
+come from. Responders' verdicts are never kept here (another context may learn "revoked":
+the OCSP cache holds them); a staple is judged by its own bytes, so the last good staple
+is kept with the instants between which it stays good (``check_staple``).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # cryptography is imported when a chain is parsed, not with the core
     from cryptography import x509
+
+    from ._options import TLSOptions
+    from .ocsp import OCSPCache, Verdict
 
 __all__ = ["ChainFacts", "ChainMemo"]
 
@@ -32,7 +38,8 @@ class ChainFacts:
     """
 
     __slots__ = (
-        "_limits", "_must_staple", "_pair", "_responders", "_violation", "certs", "ders",
+        "_limits", "_must_staple", "_pair", "_responders", "_staple", "_violation", "certs",
+        "ders",
     )
 
     def __init__(self, certs: List[x509.Certificate], ders: List[bytes]) -> None:
@@ -44,6 +51,8 @@ class ChainFacts:
         self._limits: Dict[str, Optional[Tuple[int, int, str]]] = {}
         self._must_staple: Any = _UNSET
         self._responders: Any = _UNSET
+        #: (staple DER, start, end, verdict, CertID): the last good staple, see check_staple.
+        self._staple: Optional[Tuple[bytes, float, float, Verdict, Any]] = None
 
     @classmethod
     def from_ders(cls, ders: Sequence[bytes]) -> ChainFacts:
@@ -119,6 +128,50 @@ class ChainFacts:
             pair = self.ocsp_pair()
             self._responders = prepare_responders(*pair) if pair is not None else None
         return self._responders
+
+    def check_staple(
+        self,
+        staple: bytes,
+        options: TLSOptions,
+        *,
+        backend: Optional[str] = None,
+        trust: Sequence[x509.Certificate] = (),
+        cache: Optional[OCSPCache] = None,
+    ) -> Optional[Verdict]:
+        """:func:`tlsplug.ocsp.check_staple` for this chain; a staple seen before costs a clock read.
+
+        A server staples the same response until it fetches a fresher one, so the last
+        "good" one is remembered with the window in which it stays good
+        (``response_window``: thisUpdate, nextUpdate, the responder's validity); the same
+        bytes inside it get the same verdict without a parse or a signature, and the OCSP
+        cache is kept holding it as ``check_staple`` would. Anything else - another staple,
+        the window passed, a verdict other than good - takes the full check.
+        """
+        memo = self._staple
+        if (
+            memo is not None
+            and memo[0] == staple
+            and memo[1] <= time.time() < memo[2]
+            and options.check_ocsp_stapling
+        ):
+            from .ocsp import default_cache
+
+            (default_cache() if cache is None else cache).keep(memo[4], memo[3])
+            return memo[3]
+        from .ocsp import check_staple
+        from .ocsp._verify import cert_id, response_window
+
+        pair = self.ocsp_pair()  # the issuer from the chain itself, not a context's trust
+        found = pair or self.ocsp_pair(trust)
+        verdict = check_staple(
+            staple, self.certs, options, backend=backend, trust=trust, cache=cache,
+            issuer=found[1] if found is not None else None,
+        )
+        if staple and pair is not None and verdict is not None and verdict.status == "good":
+            window = response_window(staple, pair[0], pair[1])
+            if window is not None and verdict.next_update is not None:
+                self._staple = (bytes(staple), window[0], window[1], verdict, cert_id(*pair))
+        return verdict
 
 
 class ChainMemo:

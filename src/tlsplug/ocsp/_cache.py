@@ -116,6 +116,19 @@ class OCSPCache:
                 self._evictions += 1
         return True
 
+    def keep(self, key: CertIDKey, verdict: Verdict) -> bool:
+        """``put`` for a verdict put before: without the lock when the entry is still there.
+
+        Every handshake to a stapling server brings the same staple; once it is stored, the
+        entry only has to be found again (a dict read is atomic). A cleared or evicted
+        entry is put again, so the cache still holds what the staple said (a resumed
+        session, which brings no staple, is answered from here).
+        """
+        old = self._entries.get(key)
+        if old is not None and _same(old, verdict):
+            return True
+        return self.put(key, verdict)
+
     def discard(self, key: CertIDKey) -> None:
         """Forget the entry for ``key`` if there is one."""
         with self._lock:

@@ -32,6 +32,7 @@ __all__ = [
     "find_issuer",
     "load_certificate",
     "must_staple",
+    "response_window",
     "utcnow",
     "verify_response",
 ]
@@ -302,6 +303,32 @@ def _verify(
         )
     unknown = STATUS_UNKNOWN if checked.status == "unknown" else None
     return Verdict(checked.status, checked.detail, this_update, next_update, source, unknown)
+
+
+def response_window(
+    response_der: bytes, cert: CertLike, issuer: CertLike
+) -> Optional[Tuple[float, float]]:
+    """The POSIX times ``[start, end)`` within which :func:`verify_response` of these bytes,
+    just called for these very objects, gives the same verdict; None when it cannot be said.
+
+    Only time changes the verdict of bytes already checked (RFC 6960 §3.2 items 5-6 and the
+    responder certificate's validity): a caller that remembers a verdict with this window
+    (``ChainFacts.check_staple``) decides the same staple again by a comparison of floats.
+    The end is exclusive, so an inclusive bound (the responder's notAfter) is met by the full
+    check at that very instant, never by the window.
+    """
+    hit = _LAST_RESPONSE.get(cert, issuer)
+    if hit is None or hit[0] != bytes(response_der) or not isinstance(hit[1], _Signed):
+        return None
+    checked = hit[1]
+    start, end = checked.this_update, checked.next_update
+    if len(checked.signer_windows) > 1:
+        return None  # several candidate signers: "any of them valid" is no single window
+    if checked.signer_windows:
+        not_before, not_after = checked.signer_windows[0]
+        start = max(start, not_before)
+        end = not_after if end is None else min(end, not_after)
+    return start.timestamp(), (float("inf") if end is None else end.timestamp())
 
 
 # (id(cert), id(issuer)) -> (cert, issuer, response DER, _check_response's result); the

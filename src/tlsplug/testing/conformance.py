@@ -773,6 +773,23 @@ class BackendConformance(SocketConformance, ConformanceHelpers):
         finally:
             server.stop()
 
+    @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+    def test_ocsp_refused_staple_keeps_no_session(
+        self, backend_name: str, features: FrozenSet[Feature], world: World, version: str
+    ) -> None:
+        """A refused staple leaves no session to resume: every connection is refused again."""
+        self.require(features, Feature.OCSP_STAPLING, Feature.SESSION_RESUMPTION)
+        ca, ca_file = self._ocsp_ca(world)
+        leaf = ca.issue_cert("localhost", "127.0.0.1")
+        only = {"TLSv1_2": "-tls1_2", "TLSv1_3": "-tls1_3"}[version]
+        server = self._stapling_server(leaf, ca.ocsp_response(leaf, "revoked"), only)
+        try:
+            ctx = self.context(backend_name, ca_file=ca_file)
+            for _ in range(3):  # a resumed session would skip the staple and connect
+                self.refused("ocsp-revoked", backend_name, ctx, server)
+        finally:
+            server.stop()
+
     @pytest.mark.parametrize("endpoint_check", [True, False])
     def test_ocsp_must_staple_without_staple(
         self, backend_name: str, features: FrozenSet[Feature], world: World, serve: Any,

@@ -105,6 +105,10 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
 def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
     """The checks OpenSSL did not make inside the handshake; raise ``CertificateError``."""
     host = state.server_hostname
+    if state.ocsp is not None:
+        # The staple first, as if OpenSSL's status callback had refused it (``_ocsp``: why
+        # it is judged here and not inside the handshake).
+        state.ocsp.judge_staple(conn)
     if state.strict and options.verify_certificates and not session_reused(conn):
         # The strict lint, then any error verification deferred for it (below).
         failure = chain_failure(conn, state)

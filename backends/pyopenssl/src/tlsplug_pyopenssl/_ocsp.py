@@ -3,25 +3,28 @@
 Decisions come from :mod:`tlsplug.ocsp` (the MongoDB OCSP specification, RFC 6960, RFC 7633);
 this module only supplies what pyOpenSSL exposes:
 
-* :class:`OCSPSupport` (one per context) installs the OCSP *client* callback on the
-  ``SSL.Context`` when it is built (a context is never mutated after its first use) and loads
-  the trusted certificates lazily, once, for issuer look-ups outside the peer's chain.
+* :class:`OCSPSupport` (one per context) loads the trusted certificates lazily, once, for
+  issuer look-ups outside the peer's chain.
 * :class:`ConnectionOCSP` (one per connection, ``ConnectionState.ocsp``) asks for the status
-  (``request_ocsp``: the ``status_request`` extension, RFC 6066 §8), judges the staple in the
-  callback with :func:`tlsplug.ocsp.check_staple` and, when that fails, stashes the tlsplug
-  error and returns ``False``: OpenSSL then aborts with "invalid status response", which the
-  error choke point (``_translate``) replaces with the stashed error, chained from the
-  native one.
+  (``request_ocsp``: the ``status_request`` extension, RFC 6066 §8) and judges the staple
+  with ``ChainFacts.check_staple`` (:func:`tlsplug.ocsp.check_staple`) as soon as the
+  handshake returns, first of the checks of ``finish_handshake``: before a byte of data
+  is sent or a session kept, as the lint and the limits are. Not in OpenSSL's status
+  callback: a Python callback inside the handshake runs on its critical path (the server
+  waits for our Finished meanwhile), which cost stapled handshakes ~4 % against
+  pyOpenSSL not asking (bench/: the stapled section); after the handshake the same work
+  overlaps the server's sending its tickets. A refused staple raises its own error
+  (``ocsp-revoked``, ``ocsp-invalid-response``, ``ocsp-must-staple``, the message keeping
+  pyOpenSSL's "invalid status response"), and the connection is closed without a word.
 * After the handshake, :meth:`ConnectionOCSP.pending` tells whether responders may still be
   asked (no conclusive staple, ``options.check_ocsp_endpoint``); blocking sockets run
   :meth:`ConnectionOCSP.finish_sync`, ``tlsplug.aio`` runs the same check off the loop
   through the ``DeferredOCSP`` hook of the sans-IO buffer.
 
-A resumed session carries no Certificate message and no staple (under TLS 1.2 the status
-callback is not called; under TLS 1.3 it is, with nothing, and ignores that): the full
-handshake that created the session judged the staple, so a resumed connection skips the
-staple step (``stapling=False``) and only consults the responders — in practice the
-process-wide cache, which holds the earlier answer.
+A resumed session carries no Certificate message and no staple: the full handshake that
+created the session judged the staple, so a resumed connection skips the staple step
+(``stapling=False``) and only consults the responders — in practice the process-wide
+cache, which holds the earlier answer.
 """
 
 from __future__ import annotations
@@ -71,20 +74,15 @@ class OCSPSupport:
 
 
 def install_ocsp(ctx: SSL.Context, options: TLSOptions) -> None:
-    """Set the OCSP client callback on ``ctx`` when the options check OCSP.
+    """Prepare ``ctx`` for OCSP when the options check it (called while it is built).
 
-    Called while the context is built: pyOpenSSL refuses to change a context once a
-    connection was made from it. The callback finds the connection's state itself.
+    Nothing to install where the bindings read the staple after the handshake
+    (``SSL_get_tlsext_status_ocsp_resp``): OpenSSL keeps the response the server sent, and
+    without a status callback it accepts it as it is, leaving the verdict to
+    ``ConnectionOCSP.judge_staple``. Otherwise pyOpenSSL's callback keeps the bytes for it.
     """
-    if not options.check_ocsp_stapling:
-        return
-    if _NATIVE_STATUS is None:  # pragma: no cover - bindings without the needed symbols
-        ctx.set_ocsp_client_callback(_status_callback)
-        return
-    # Directly, as the verify callback (_verify.py): pyOpenSSL's wrapper allocates and looks
-    # up per call what this needs once; the staple itself is judged by on_staple either way.
-    if _lib.SSL_CTX_set_tlsext_status_cb(ctx._context, _NATIVE_STATUS) != 1:
-        ctx.set_ocsp_client_callback(_status_callback)  # pragma: no cover
+    if options.check_ocsp_stapling and _READ_STAPLE is None:  # pragma: no cover
+        ctx.set_ocsp_client_callback(_keep_staple)
 
 
 def _facts(conn: SSL.Connection) -> Optional[ChainFacts]:
@@ -108,59 +106,42 @@ def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
 
 
-def _status_callback(conn: SSL.Connection, staple: bytes, data: Any) -> bool:
-    """OpenSSL's OCSP client callback (RFC 6066 §8): accept, or stash the error and refuse."""
-    state = conn.get_app_data()
-    tracker = getattr(state, "ocsp", None)
-    if not isinstance(tracker, ConnectionOCSP):
-        return True  # a connection tlsplug did not make: nothing to judge with
-    return tracker.on_staple(conn, staple)
+def _keep_staple(conn: SSL.Connection, staple: bytes, data: Any) -> bool:  # pragma: no cover
+    """pyOpenSSL's OCSP client callback, where the staple cannot be read afterwards."""
+    tracker = getattr(conn.get_app_data(), "ocsp", None)
+    if isinstance(tracker, ConnectionOCSP):
+        tracker.staple = staple or None
+    return True
 
 
-def _native_status(ssl_ptr: Any, arg: Any) -> int:
-    """The OCSP client callback at the C level: 1 accept, 0 refuse, -1 internal error."""
-    try:
-        conn = SSL.Connection._reverse_mapping.get(ssl_ptr)
-        if conn is None:
-            return 1  # a connection pyOpenSSL does not know: nothing to judge with
-        tracker = getattr(conn.get_app_data(), "ocsp", None)
-        if not isinstance(tracker, ConnectionOCSP):
-            return 1  # a connection tlsplug did not make: nothing to judge with
-        out = _ffi.new("unsigned char **")
-        size = _lib.SSL_get_tlsext_status_ocsp_resp(ssl_ptr, out)
-        staple = _ffi.buffer(out[0], size)[:] if size > 0 else b""
-        return 1 if tracker.on_staple(conn, staple) else 0
-    except Exception:
-        return -1
+def _read_staple(conn: SSL.Connection) -> Optional[bytes]:
+    """The OCSP response the server stapled in this handshake, or None (RFC 6066 §8)."""
+    out = _ffi.new("unsigned char **")
+    size = _READ_STAPLE(conn._ssl, out)
+    return _ffi.buffer(out[0], size)[:] if size > 0 else None
 
 
 try:  # pyOpenSSL's cffi bindings (cryptography's), as in _verify.py
     from OpenSSL._util import ffi as _ffi
     from OpenSSL._util import lib as _lib
 
-    _NATIVE_STATUS: Any = (
-        _ffi.callback("int (*)(SSL *, void *)", _native_status)
-        if hasattr(_lib, "SSL_CTX_set_tlsext_status_cb")
-        and hasattr(_lib, "SSL_get_tlsext_status_ocsp_resp")
-        and hasattr(SSL.Connection, "_reverse_mapping")
-        else None
-    )
+    _READ_STAPLE: Any = getattr(_lib, "SSL_get_tlsext_status_ocsp_resp", None)
 except ImportError:  # pragma: no cover
-    _NATIVE_STATUS = None
+    _READ_STAPLE = None
 
 
 class ConnectionOCSP:
     """The OCSP state of one connection: staple, verdict, and the error to raise."""
 
     __slots__ = (
-        "callback_ran", "defer", "done", "error", "staple", "staple_verdict", "support",
-        "verdict",
+        "defer", "done", "error", "judged", "staple", "staple_verdict", "support", "verdict",
     )
 
     def __init__(self, support: OCSPSupport) -> None:
         """Start empty; the status callback and the post-handshake step fill it."""
         self.support = support
-        self.callback_ran = False
+        #: The staple step ran (a full handshake with stapling on): see ``judge_staple``.
+        self.judged = False
         self.staple: Optional[bytes] = None
         self.staple_verdict: Optional[ocsp.Verdict] = None
         #: The tlsplug error behind an "invalid status response" failure of the handshake.
@@ -170,38 +151,45 @@ class ConnectionOCSP:
         #: Set by ``tlsplug.aio`` (the ``DeferredOCSP`` hook): never ask responders inline.
         self.defer = False
 
-    # -- in the handshake -----------------------------------------------------------------
+    # -- as the handshake returns ----------------------------------------------------------
 
-    def on_staple(self, conn: SSL.Connection, staple: bytes) -> bool:
-        """Judge the staple (RFC 6960 §3.2, RFC 7633); False makes OpenSSL abort."""
+    def judge_staple(self, conn: SSL.Connection) -> None:
+        """Judge the staple (RFC 6960 §3.2, RFC 7633); raise the error refusing it.
+
+        The first of the checks after the handshake (``finish_handshake``); again on a
+        retried ``do_handshake`` it raises the same error.
+        """
+        if self.judged:
+            if self.error is not None:
+                raise self.error
+            return
         if session_reused(conn):
-            # OpenSSL calls this on a resumed TLS 1.3 handshake too, which carries no
-            # Certificate message and so no staple: the full handshake that made the
+            # No Certificate message, so no staple: the full handshake that made the
             # session judged its staple (see the module docstring). Judging "nothing
             # stapled" now would fail every resumption to a must-staple server.
-            return True
-        self.callback_ran = True
-        self.staple = staple or None
-        if self.staple is None:
-            leaf = self._leaf(conn)
-            if leaf is not None and not ocsp.must_staple(leaf):
-                return True  # nothing stapled, nothing required: check_staple's answer
+            return
+        self.judged = True
+        staple = self.staple if _READ_STAPLE is None else _read_staple(conn)
+        self.staple = staple
+        facts = _facts(conn)
+        if staple is None:
+            if facts is not None and facts.certs and not facts.must_staple():
+                return  # nothing stapled, nothing required: check_staple's answer
         try:
-            # With the chain's memoized certificates and issuer (``_chains``), judging a
-            # staple seen before costs its clock checks only (tlsplug.ocsp memoizes the rest).
-            facts = _facts(conn)
-            pair = self._leaf_and_issuer(conn) if facts is not None else None
-            self.staple_verdict = ocsp.check_staple(
-                self.staple,
-                facts.certs if facts is not None else _chain(conn),
-                self.support.options,
-                backend=BACKEND_NAME,
-                trust=self.support.trust(),
-                issuer=pair[1] if pair is not None else None,
-            )
+            # The chain's facts judge a staple seen before by its bytes and the clock.
+            if facts is not None and facts.certs:
+                self.staple_verdict = facts.check_staple(
+                    staple or b"", self.support.options, backend=BACKEND_NAME,
+                    trust=self.support.trust(),
+                )
+            else:
+                self.staple_verdict = ocsp.check_staple(
+                    staple, _chain(conn), self.support.options, backend=BACKEND_NAME,
+                    trust=self.support.trust(),
+                )
         except TLSError as exc:
             self.error = exc
-            return False
+            raise
         except Exception as exc:  # a bug must not pass as an accepted staple
             error = error_for_code(
                 codes.OCSP_INVALID_RESPONSE,
@@ -209,10 +197,8 @@ class ConnectionOCSP:
                 f"({type(exc).__name__}: {exc})",
                 backend=BACKEND_NAME,
             )
-            error.__cause__ = exc
             self.error = error
-            return False
-        return True
+            raise error from exc
 
     # -- after the handshake --------------------------------------------------------------
 
@@ -235,7 +221,7 @@ class ConnectionOCSP:
             "backend": BACKEND_NAME,
             "trust": self.support.trust(),
             # No callback on a resumed session: the staple was judged in the full handshake.
-            "stapling": self.callback_ran and not session_reused(conn),
+            "stapling": self.judged and not session_reused(conn),
         }
         if not kwargs["stapling"]:
             kwargs["staple"] = None
@@ -262,19 +248,14 @@ class ConnectionOCSP:
             self.record(ocsp.post_handshake_check(**kwargs))
 
     def _plain_full_handshake(self, conn: SSL.Connection) -> bool:
-        # No staple and the responders are to be asked; either the callback ran (so a
-        # must-staple leaf already failed the handshake) on a full handshake, or the
-        # session was resumed (no callback: the staple step is skipped, see above).
+        # No staple and the responders are to be asked; either the staple step ran (so a
+        # must-staple leaf already failed) on a full handshake, or the session was resumed
+        # (the staple step is skipped, see above).
         if self.staple is not None or self.error is not None:
             return False
         if not self.support.check_endpoint:
             return False
-        return self.callback_ran or session_reused(conn)
-
-    @staticmethod
-    def _leaf(conn: SSL.Connection) -> Optional[x509.Certificate]:
-        facts = _facts(conn)
-        return facts.certs[0] if facts is not None and facts.certs else None
+        return self.judged or session_reused(conn)
 
     def _leaf_and_issuer(
         self, conn: SSL.Connection

@@ -100,9 +100,6 @@ def translate(
         deferred = chain_failure(conn, state)
         if deferred is not None:
             return deferred
-    stashed = _stashed_ocsp_error(state, exc)
-    if stashed is not None:
-        return stashed
     facts = _facts(exc, state, conn)
     if facts.verify_failed:
         # Which certificate broke which strict rule, and the fix: the core's precise refusal.
@@ -156,20 +153,6 @@ def _ssl_facts(
         options=state.options if state is not None else None,
         library=f"{openssl_version()} (pyOpenSSL's)",
     )
-
-
-def _stashed_ocsp_error(state: Optional[ConnectionState], exc: BaseException) -> Optional[TLSError]:
-    """The tlsplug error the OCSP status callback stashed before refusing the staple.
-
-    The callback returns False, OpenSSL aborts with SSL_R_INVALID_STATUS_RESPONSE
-    ("invalid status response"); the stashed error says why (``ocsp-revoked``,
-    ``ocsp-invalid-response``, ``ocsp-must-staple``) and keeps that text in its message.
-    """
-    tracker = getattr(state, "ocsp", None) if state is not None else None
-    error = getattr(tracker, "error", None)
-    if isinstance(error, TLSError) and isinstance(exc, SSL.Error):
-        return error
-    return None
 
 
 def _negotiated(conn: Optional[SSL.Connection]) -> bool:

@@ -134,7 +134,7 @@ class ConnectionState:
         self.deferred = False
         #: Whether a trusted certificate could fail that lint (one callable per context).
         self.trust_may_violate = trust_may_violate
-        #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, stashed error) during
+        #: The connection's ``_ocsp.ConnectionOCSP`` (staple, verdict, refusal) during
         #: the handshake; on a socket afterwards its shared ``_ocsp.OCSPOutcome``; or None.
         self.ocsp: Any = None
         #: Whether the context verifies the peer (None: ask the connection's context).
