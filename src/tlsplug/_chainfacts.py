@@ -138,7 +138,7 @@ class ChainFacts:
         trust: Sequence[x509.Certificate] = (),
         cache: Optional[OCSPCache] = None,
     ) -> Optional[Verdict]:
-        """:func:`tlsplug.ocsp.check_staple` for this chain; a staple seen before costs a clock read.
+        """:func:`tlsplug.ocsp.check_staple` for this chain; a known staple costs a clock read.
 
         A server staples the same response until it fetches a fresher one, so the last
         "good" one is remembered with the window in which it stays good

@@ -172,9 +172,8 @@ class ConnectionOCSP:
         staple = self.staple if _READ_STAPLE is None else _read_staple(conn)
         self.staple = staple
         facts = _facts(conn)
-        if staple is None:
-            if facts is not None and facts.certs and not facts.must_staple():
-                return  # nothing stapled, nothing required: check_staple's answer
+        if staple is None and facts is not None and facts.certs and not facts.must_staple():
+            return  # nothing stapled, nothing required: check_staple's answer
         try:
             # The chain's facts judge a staple seen before by its bytes and the clock.
             if facts is not None and facts.certs:
