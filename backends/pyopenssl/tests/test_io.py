@@ -12,7 +12,7 @@ from typing import Any, Callable, List, cast
 import pytest
 from OpenSSL import SSL
 
-from tlsplug.backend import HandshakeError, TLSError, WantReadError
+from tlsplug.backend import HandshakeError, TLSError
 from tlsplug.testing import PKI, RawServer, TLSServer, stall
 from tlsplug_pyopenssl import backend
 from tlsplug_pyopenssl._context import PyOpenSSLContext
@@ -340,66 +340,3 @@ def test_close_without_timeout_never_waits_for_the_peer(
     assert elapsed < 5.0
     assert tls.fileno() == -1
 
-
-def _memory_pair(options: Any, ppki: PKI) -> Any:
-    """A client buffer and a server ``ssl.SSLObject``, handshaken over memory BIOs."""
-    client = backend.create_context(options()).wrap_buffers("localhost")
-    server_ctx = TLSServer(cert=ppki.leaf).context  # built, never started
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    server = server_ctx.wrap_bio(incoming, outgoing, server_side=True)
-
-    def move() -> None:
-        incoming.write(client.pull_outgoing())
-        data = outgoing.read()
-        if data:
-            client.receive_from_network(data)
-
-    for _ in range(20):
-        with contextlib.suppress(ssl.SSLWantReadError):
-            server.do_handshake()
-        try:
-            client.do_handshake()
-            break
-        except WantReadError:
-            move()
-    move()
-    return client, server, incoming, outgoing
-
-
-def test_buffer_write_takes_every_record_at_once(options: Any, ppki: PKI) -> None:
-    """write() takes all of a 64 KiB buffer (four records) and pull_outgoing() hands it over."""
-    client, server, incoming, _ = _memory_pair(options, ppki)
-    payload = bytes(range(256)) * 256
-    assert client.write(payload) == len(payload)
-    incoming.write(client.pull_outgoing())
-    assert client.pull_outgoing() == b""
-    got = b""
-    with contextlib.suppress(ssl.SSLWantReadError):
-        while len(got) < len(payload):
-            got += server.read(len(payload))
-    assert got == payload
-
-
-def test_buffer_read_returns_every_buffered_record(options: Any, ppki: PKI) -> None:
-    """read() returns several buffered records in one call, then what is left, then waits."""
-    client, server, _, outgoing = _memory_pair(options, ppki)
-    payload = bytes(range(256)) * 200  # 51,200 bytes: four records
-    server.write(payload)
-    client.receive_from_network(outgoing.read())
-    first = client.read(40_000)
-    assert len(first) == 40_000
-    assert first + client.read(65_536) == payload
-    with pytest.raises(WantReadError):
-        client.read(1024)
-
-
-def test_buffer_read_stops_at_close_notify(options: Any, ppki: PKI) -> None:
-    """Records followed by close_notify: read() returns the data, the next call b""."""
-    client, server, _, outgoing = _memory_pair(options, ppki)
-    payload = b"z" * 40_000
-    server.write(payload)
-    with contextlib.suppress(ssl.SSLWantReadError):
-        server.unwrap()
-    client.receive_from_network(outgoing.read())
-    assert client.read(65_536) == payload
-    assert client.read(65_536) == b""

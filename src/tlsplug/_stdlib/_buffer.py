@@ -102,25 +102,68 @@ class StdlibTLSBuffer:
         self._handshake_done = True
 
     def read(self, amt: int) -> bytes:
-        """Up to ``amt`` bytes of plaintext; ``b""`` at the end of the stream."""
+        """Up to ``amt`` bytes of plaintext; ``b""`` at the end of the stream.
+
+        As many records as are buffered and fit: ``SSL_read`` returns one record per call,
+        and the caller (``tlsplug.aio``) pays a round of Python per call, as asyncio's own
+        SSL transport reads every record there is before it hands them over.
+        """
         if not self._handshake_done:
             self.do_handshake()
+        obj = self._obj
 
         def read() -> bytes:
             try:
-                return self._obj.read(amt)
+                data = obj.read(amt)
             except ssl.SSLError as exc:
                 if is_end_of_stream(exc):
                     return b""
                 raise
+            if len(data) >= amt or not data:
+                return data
+            parts = [data]
+            got = len(data)
+            while got < amt:
+                try:
+                    more = obj.read(amt - got)
+                except ssl.SSLWantReadError:
+                    break  # what is here now; the next call waits for the rest
+                except ssl.SSLError as exc:
+                    if is_end_of_stream(exc):
+                        break  # this call's data, then b"" from the next
+                    raise
+                if not more:
+                    break
+                parts.append(more)
+                got += len(more)
+            return b"".join(parts)
 
         return self._call(read)
 
     def write(self, data: bytes) -> int:
-        """Encrypt ``data`` into the outgoing buffer; return how many bytes were taken."""
+        """Encrypt ``data`` into the outgoing buffer; return how many bytes were taken.
+
+        All of it: ``ssl`` turns partial writes on, so ``SSLObject.write`` takes one record
+        per call; looping here gives the caller one ``pull_outgoing`` per buffer.
+        """
         if not self._handshake_done:
             self.do_handshake()
-        return self._call(lambda: self._obj.write(data))
+        obj = self._obj
+
+        def write() -> int:
+            sent = 0
+            with memoryview(data) as view, view.cast("B") as octets:
+                total = len(octets)
+                while sent < total:
+                    try:
+                        sent += obj.write(octets[sent:] if sent else octets)
+                    except ssl.SSLWantReadError:
+                        if sent:
+                            return sent
+                        raise
+            return sent
+
+        return self._call(write)
 
     def receive_from_network(self, data: bytes) -> None:
         """Bytes that arrived from the peer."""
