@@ -229,14 +229,17 @@ def _staple_checked_by_hand(conn: Any, staple: bytes, data: Any) -> bool:
     except Exception:
         return False
     now = datetime.datetime.now(datetime.timezone.utc)
-    this_update, next_update = _aware(response.this_update), _aware(response.next_update)
+    if hasattr(response, "this_update_utc"):  # cryptography >= 43
+        this_update, next_update = response.this_update_utc, response.next_update_utc
+    else:
+        this_update, next_update = _aware(response.this_update), _aware(response.next_update)
     if this_update > now or (next_update is not None and now >= next_update):
         return False
     return bool(response.certificate_status == ocsp.OCSPCertStatus.GOOD)
 
 
 def _aware(value: Any) -> Any:
-    # cryptography < 43 has naive datetimes meaning UTC (and no *_utc properties).
+    # cryptography < 43: naive datetimes meaning UTC (and no *_utc properties).
     import datetime
 
     return None if value is None else value.replace(tzinfo=datetime.timezone.utc)
