@@ -98,9 +98,18 @@ async def bulk(ctx: ssl.SSLContext, address: Tuple[str, int], direction: str,
 
 def run(ca_file: str, handshake_address: Tuple[str, int], bulk_address: Tuple[str, int],
         ping: Tuple[bytes, bytes], rounds: int, count: int, total: int) -> Dict[str, Any]:
-    """Every measurement, interleaved: {"handshakes"|"bulk up"|"bulk down": {variant: [..]}}."""
+    """Every measurement, interleaved: {"handshakes"|"bulk up"|"bulk down": {variant: [..]}}.
+
+    Within a round the variants take turns (order rotated per turn), each one's time
+    summed: handshakes in blocks of ``measure.BLOCK``, bulk in ``measure.PIECES``
+    transfers, as ``bench.measure`` does, so a burst of load lands on every variant.
+    """
+    from .measure import BLOCK, PIECES, rotate
+
     ctxs = contexts(ca_file)
     names = list(ctxs)
+    piece = max(CHUNK, total // PIECES // CHUNK * CHUNK)
+    pieces = max(1, total // piece)
 
     async def main() -> Dict[str, Dict[str, List[float]]]:
         out: Dict[str, Dict[str, List[float]]] = {
@@ -110,13 +119,25 @@ def run(ca_file: str, handshake_address: Tuple[str, int], bulk_address: Tuple[st
             await handshakes(ctxs[name], handshake_address, 3, ping)
             await bulk(ctxs[name], bulk_address, "down", 4 * MiB)
         for r in range(rounds):
-            order = names[r % len(names):] + names[: r % len(names)]
-            for name in order:
-                out["handshakes"][name].append(
-                    await handshakes(ctxs[name], handshake_address, count, ping))
-                out["bulk up"][name].append(await bulk(ctxs[name], bulk_address, "up", total))
-                out["bulk down"][name].append(
-                    await bulk(ctxs[name], bulk_address, "down", total))
+            spent = {n: 0.0 for n in names}
+            done, turn = 0, r
+            while done < count:
+                block = min(BLOCK, count - done)
+                for name in rotate(names, turn):
+                    spent[name] += block / await handshakes(
+                        ctxs[name], handshake_address, block, ping)
+                done += block
+                turn += 1
+            for name in names:
+                out["handshakes"][name].append(count / spent[name])
+            for direction in ("up", "down"):
+                moved = {n: 0.0 for n in names}
+                for turn in range(pieces):
+                    for name in rotate(names, r + turn):
+                        moved[name] += piece / MiB / await bulk(
+                            ctxs[name], bulk_address, direction, piece)
+                for name in names:
+                    out[f"bulk {direction}"][name].append(piece * pieces / MiB / moved[name])
         return out
 
     return asyncio.run(main())

@@ -98,17 +98,37 @@ async def _connect_round(opener: aio_throughput.Opener, port: int, n: int) -> fl
 
 async def _aio_rounds(variants: Dict[str, aio_throughput.Opener], ports: Tuple[int, int],
                       size: int, rounds: int, n: int) -> Dict[str, Dict[str, List[float]]]:
+    """Per round, every variant's rate and echo throughput, taken in turns.
+
+    Connections in blocks of ``measure.BLOCK`` and the echo in ``measure.PIECES`` transfers,
+    the variants taking turns (order rotated per turn) and each one's time summed, as
+    ``measure.handshakes`` does: a burst of load from elsewhere lands on all of them.
+    """
     ping_port, echo_port = ports
     names = list(variants)
     for name in names:  # warm-up: imports, first chain
         await _connect_round(variants[name], ping_port, 2)
     rate: Dict[str, List[float]] = {k: [] for k in names}
     mibs: Dict[str, List[float]] = {k: [] for k in names}
+    piece = max(aio_throughput.CHUNK, size // measure.PIECES // aio_throughput.CHUNK
+                * aio_throughput.CHUNK)
     for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            rate[name].append(await _connect_round(variants[name], ping_port, n))
-            seconds, _ = await aio_throughput.echo_round(variants[name], echo_port, size)
-            mibs[name].append(size / MiB / seconds)
+        spent = {k: 0.0 for k in names}
+        done, turn = 0, r
+        while done < n:
+            block = min(measure.BLOCK, n - done)
+            for name in measure.rotate(names, turn):
+                spent[name] += block / await _connect_round(variants[name], ping_port, block)
+            done += block
+            turn += 1
+        echo = {k: 0.0 for k in names}
+        for turn in range(max(1, size // piece)):
+            for name in measure.rotate(names, r + turn):
+                seconds, _ = await aio_throughput.echo_round(variants[name], echo_port, piece)
+                echo[name] += seconds
+        for name in names:
+            rate[name].append(n / spent[name])
+            mibs[name].append(piece * max(1, size // piece) / MiB / echo[name])
     return {"rate": rate, "echo": mibs}
 
 

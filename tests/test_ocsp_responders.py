@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import time
 import urllib.error
@@ -382,3 +383,30 @@ def test_backend_without_stapling_asks_responders(
             ocsp.post_handshake_check(chain, None, options, cache=cache, stapling=False)
         assert info.value.code == "ocsp-revoked"
     assert responder.requests == 1
+
+
+class _NoThreads(concurrent.futures.ThreadPoolExecutor):
+    """A default executor that refuses work: what is decided on the loop never gets here."""
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a thread was asked for a verdict that needs no request")
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_async_check_decides_without_a_thread(cached: bool) -> None:
+    """check_responders_async answers a cached verdict or a leaf naming no responder on the loop."""
+    ca = CA("async no-thread root")
+    leaf = ca.issue_cert("localhost", ocsp_url="http://127.0.0.1:9/ocsp" if cached else None)
+    cache = ocsp.OCSPCache()
+    if cached:
+        good = ocsp.verify_response(ca.ocsp_response(leaf, "good"), leaf.cert_der, ca.cert_der)
+        assert cache.put(ocsp.cert_id(leaf.cert_der, ca.cert_der), good)
+
+    async def main() -> ocsp.Verdict:
+        asyncio.get_running_loop().set_default_executor(_NoThreads())
+        return await ocsp.check_responders_async(
+            leaf.cert_der, ca.cert_der, timeout=1.0, cache=cache
+        )
+
+    verdict = asyncio.run(main())
+    assert verdict.summary == ("good (cache)" if cached else "soft-fail: no responder")

@@ -288,21 +288,37 @@ def check_prepared(
     The cache is consulted on every call, a leaf naming no responder included: another
     context may have learned "revoked" from a staple since.
     """
-    certificate, issuer_cert, key, http_urls = prepared
     store = default_cache() if cache is None else cache
+    decided = _without_request(prepared, store, backend)
+    if decided is not None:
+        return decided
+    return _ask(prepared, store, timeout, backend)
+
+
+def _without_request(
+    prepared: _Prepared, store: OCSPCache, backend: Optional[str]
+) -> Optional[Verdict]:
+    """The verdict needing no request (a cached answer, or no responder to ask), else None."""
+    certificate, _, key, http_urls = prepared
     cached = store.get(key)
     if cached is not None:
         if cached.status == "revoked":
             raise _revoked_error(cached, certificate, backend)
         return cached
-    urls = list(http_urls)
-    if not urls:
+    if not http_urls:
         # Most private CAs (and Let's Encrypt since 2025) name no responder: nothing failed,
         # so a WARNING on every connection would only teach users to silence the logger.
         verdict = _NO_RESPONDER  # immutable: one object serves every connection
         if LOG.isEnabledFor(logging.DEBUG):  # describe() is not free: once per connection
             LOG.debug("OCSP: %s for %s", verdict.reason, describe(certificate))
         return verdict
+    return None
+
+
+def _ask(prepared: _Prepared, store: OCSPCache, timeout: float, backend: Optional[str]) -> Verdict:
+    """Ask every responder of ``prepared`` in parallel (the cache was consulted already)."""
+    certificate, issuer_cert, _, http_urls = prepared
+    urls = list(http_urls)
     request_der = build_request(certificate, issuer_cert)
     deadline = time.monotonic() + timeout
     results: queue.Queue[tuple[str, Verdict]] = queue.Queue()
@@ -355,11 +371,21 @@ async def check_responders_async(
     cache: Optional[OCSPCache] = None,
     backend: Optional[str] = None,
 ) -> Verdict:
-    """:func:`check_responders` run in the loop's default executor: the loop never blocks."""
+    """:func:`check_responders` for asyncio: requests run in the loop's default executor.
+
+    What needs no request - a cached answer, a leaf naming no responder - is decided on the
+    loop at once: a pool of private-CA connections would otherwise pay a thread hand-off
+    per handshake for nothing (bench/: aio connections/s).
+    """
     import asyncio
 
+    if not timeout > 0:
+        raise ValueError("timeout must be a positive number of seconds")
+    prepared = _prepared(cert, issuer)
+    store = default_cache() if cache is None else cache
+    decided = _without_request(prepared, store, backend)
+    if decided is not None:
+        return decided
     loop = asyncio.get_running_loop()
-    call = functools.partial(
-        check_responders, cert, issuer, timeout=timeout, cache=cache, backend=backend
-    )
+    call = functools.partial(_ask, prepared, store, timeout, backend)
     return await loop.run_in_executor(None, call)

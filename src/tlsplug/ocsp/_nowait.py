@@ -17,7 +17,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Optional, Set
 
 from ._cache import default_cache
-from ._fetch import _prepared, _revoked_error, check_responders, describe
+from ._fetch import _prepared, _without_request, check_responders, describe
 from ._types import RESPONDER_TIMEOUT, CertIDKey, Verdict
 
 if TYPE_CHECKING:
@@ -60,15 +60,12 @@ def check_responders_nowait(
     or "no responder" is returned; otherwise the responders are asked in a background
     thread (once per certificate at a time) and an ``unknown`` soft-fail verdict is returned.
     """
-    certificate, _, key, urls = _prepared(cert, issuer)
+    prepared = _prepared(cert, issuer)
     store = default_cache() if cache is None else cache
-    cached = store.get(key)
-    if cached is not None:
-        if cached.status == "revoked":
-            raise _revoked_error(cached, certificate, backend)
-        return cached
-    if not urls:  # no responder to ask: check_responders answers at once, without I/O
-        return check_responders(cert, issuer, timeout=timeout, cache=store, backend=backend)
+    decided = _without_request(prepared, store, backend)  # cached, or no responder to ask
+    if decided is not None:
+        return decided
+    certificate, _, key, _ = prepared
     with _lock:
         start = key not in _in_flight
         _in_flight.add(key)
