@@ -1,4 +1,4 @@
-"""``TLSBuffer`` moves every buffered record per call on every backend (``tlsplug.aio`` bulk)."""
+"""``TLSBuffer`` on every backend: every buffered record per call, OCSP decided at once."""
 
 from __future__ import annotations
 
@@ -26,11 +26,16 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Tuple[LeafCert, str]:
     return leaf, str(ca_file)
 
 
-def _memory_pair(backend_name: str, pki: Tuple[LeafCert, str]) -> Pair:
-    """A client buffer and a server ``ssl.SSLObject``, handshaken over memory BIOs."""
+def _memory_pair(backend_name: str, pki: Tuple[LeafCert, str], defer: bool = False) -> Pair:
+    """A client buffer and a server ``ssl.SSLObject``, handshaken over memory BIOs.
+
+    ``defer``: responders are left to the caller, as ``tlsplug.aio`` asks (DeferredOCSP).
+    """
     leaf, ca_file = pki
     options = TLSOptions(enabled=True, backend=backend_name, ca_file=ca_file)
     client = tlsplug.create_context(options).wrap_buffers("localhost")
+    if defer:
+        client.defer_ocsp_endpoint_check = True  # type: ignore[attr-defined]
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     server = TLSServer(cert=leaf).context.wrap_bio(incoming, outgoing, server_side=True)
 
@@ -89,3 +94,13 @@ def test_read_stops_at_close_notify(backend_name: str, pki: Tuple[LeafCert, str]
     client.receive_from_network(outgoing.read())
     assert client.read(65_536) == payload
     assert client.read(65_536) == b""
+
+
+
+def test_deferred_ocsp_needing_no_request_is_decided(
+    backend_name: str, pki: Tuple[LeafCert, str]
+) -> None:
+    """With responders deferred (tlsplug.aio), a leaf naming none is decided at the handshake."""
+    client = _memory_pair(backend_name, pki, defer=True)[0]
+    assert client.deferred_ocsp_check() is None  # type: ignore[attr-defined]
+    assert client.ocsp_status == "soft-fail: no responder"  # type: ignore[attr-defined]

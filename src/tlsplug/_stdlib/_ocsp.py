@@ -137,9 +137,21 @@ class StdlibOCSP:
         }
 
     def pending(self) -> Optional[Dict[str, Any]]:
-        """Keyword arguments for ``ocsp.post_handshake_check(_async)``, or None when decided."""
+        """Keyword arguments for ``ocsp.post_handshake_check(_async)``, or None when decided.
+
+        Decided here without a request when the chain's prepared responder step allows it
+        (a cached answer, or a leaf naming no responder): ``tlsplug.aio`` then opens the
+        connection at once instead of running the whole check in a task.
+        """
         if self.done or self._chain is None:
             return None
+        if self._prepared is not None:
+            from tlsplug.ocsp._fetch import decided_without_request
+
+            decided = decided_without_request(self._prepared, backend=BACKEND_NAME)
+            if decided is not None:
+                self.record(decided)
+                return None
         return self._kwargs(self._chain)
 
     def finish_sync(self) -> None:

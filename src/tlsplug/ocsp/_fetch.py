@@ -49,6 +49,7 @@ __all__ = [
     "check_prepared",
     "check_responders",
     "check_responders_async",
+    "decided_without_request",
     "describe",
     "ocsp_urls",
     "prepare_responders",
@@ -293,6 +294,14 @@ def check_prepared(
     if decided is not None:
         return decided
     return _ask(prepared, store, timeout, backend)
+
+
+def decided_without_request(
+    prepared: _Prepared, *, cache: Optional[OCSPCache] = None, backend: Optional[str] = None
+) -> Optional[Verdict]:
+    """:func:`check_prepared` when it needs no request (a cached answer, or no responder to
+    ask), else None: what a backend decides before handing the rest to an event loop."""
+    return _without_request(prepared, default_cache() if cache is None else cache, backend)
 
 
 def _without_request(

@@ -39,6 +39,7 @@ from OpenSSL import SSL
 
 from tlsplug import ocsp
 from tlsplug.backend import Materials, TLSError, TLSOptions, codes, error_for_code
+from tlsplug.ocsp._fetch import decided_without_request
 
 from ._chains import ChainFacts
 from ._resume import session_reused
@@ -213,6 +214,16 @@ class ConnectionOCSP:
         if self.staple_verdict is not None and self.staple_verdict.ok:
             self.record(self.staple_verdict)
             return None
+        if self._plain_full_handshake(conn):
+            # A cached answer, or a leaf naming no responder: decided without a request,
+            # from the chain's prepared responder step (``tlsplug.aio`` opens at once).
+            facts = _facts(conn)
+            prepared = facts.responders() if facts is not None and facts.certs else None
+            if prepared is not None:
+                decided = decided_without_request(prepared, backend=BACKEND_NAME)
+                if decided is not None:
+                    self.record(decided)
+                    return None
         kwargs: Dict[str, Any] = {
             "chain": _chain(conn),
             "staple": self.staple,
