@@ -12,7 +12,14 @@ import contextlib
 import ssl
 from typing import Any, Callable, List, Mapping, Optional, Tuple, TypeVar
 
-from tlsplug.backend import Materials, TLSError, TLSOptions, WantReadError, WantWriteError
+from tlsplug.backend import (
+    Materials,
+    TLSError,
+    TLSOptions,
+    WantReadError,
+    WantWriteError,
+    read_records,
+)
 
 from ._chains import PeerChains, unverified_chain
 from ._checks import (
@@ -104,41 +111,22 @@ class StdlibTLSBuffer:
     def read(self, amt: int) -> bytes:
         """Up to ``amt`` bytes of plaintext; ``b""`` at the end of the stream.
 
-        As many records as are buffered and fit: ``SSL_read`` returns one record per call,
-        and the caller (``tlsplug.aio``) pays a round of Python per call, as asyncio's own
+        Every buffered record that fits (``tlsplug.backend.read_records``), as asyncio's own
         SSL transport reads every record there is before it hands them over.
         """
         if not self._handshake_done:
             self.do_handshake()
         obj = self._obj
 
-        def read() -> bytes:
+        def one(size: int) -> bytes:
             try:
-                data = obj.read(amt)
+                return obj.read(size)
             except ssl.SSLError as exc:
                 if is_end_of_stream(exc):
                     return b""
                 raise
-            if len(data) >= amt or not data:
-                return data
-            parts = [data]
-            got = len(data)
-            while got < amt:
-                try:
-                    more = obj.read(amt - got)
-                except ssl.SSLWantReadError:
-                    break  # what is here now; the next call waits for the rest
-                except ssl.SSLError as exc:
-                    if is_end_of_stream(exc):
-                        break  # this call's data, then b"" from the next
-                    raise
-                if not more:
-                    break
-                parts.append(more)
-                got += len(more)
-            return b"".join(parts)
 
-        return self._call(read)
+        return self._call(lambda: read_records(one, amt, (ssl.SSLWantReadError,)))
 
     def write(self, data: bytes) -> int:
         """Encrypt ``data`` into the outgoing buffer; return how many bytes were taken.

@@ -86,6 +86,7 @@ from .._protocols import (
     WantReadError,
     WantWriteError,
 )
+from .._records import read_records
 from .._sessions import Resumption, SessionKey, SessionStore, session_key
 from .._sockcompat import SocketCompat, TLSSocketIO, no_flags, want_read, want_write
 from .._strictrules import trust_anchors
@@ -138,6 +139,7 @@ __all__ = [
     "limits_violation",
     "load_materials",
     "no_flags",
+    "read_records",
     "normalize_hostname",
     "os_failure",
     "option_error",

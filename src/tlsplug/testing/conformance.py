@@ -698,6 +698,15 @@ class BackendConformance(SocketConformance, ConformanceHelpers):
             cert=leaf, staple=staple, mode="rev", extra_args=extra_args
         ).start()
 
+    def _stapling_only(
+        self, world: World, version: str, status: str, must_staple: bool = False
+    ) -> Tuple[str, Any]:
+        """(CA file, started server) stapling a ``status`` response, speaking ``version`` only."""
+        ca, ca_file = self._ocsp_ca(world)
+        leaf = ca.issue_cert("localhost", "127.0.0.1", must_staple=must_staple)
+        only = {"TLSv1_2": "-tls1_2", "TLSv1_3": "-tls1_3"}[version]
+        return ca_file, self._stapling_server(leaf, ca.ocsp_response(leaf, status), only)
+
     def test_ocsp_good_staple(
         self, backend_name: str, features: FrozenSet[Feature], world: World
     ) -> None:
@@ -727,10 +736,7 @@ class BackendConformance(SocketConformance, ConformanceHelpers):
     ) -> None:
         """A resumed session to a must-staple server connects: its staple was judged once."""
         self.require(features, Feature.OCSP_STAPLING, Feature.SESSION_RESUMPTION)
-        ca, ca_file = self._ocsp_ca(world)
-        leaf = ca.issue_cert("localhost", "127.0.0.1", must_staple=True)
-        only = {"TLSv1_2": "-tls1_2", "TLSv1_3": "-tls1_3"}[version]
-        server = self._stapling_server(leaf, ca.ocsp_response(leaf, "good"), only)
+        ca_file, server = self._stapling_only(world, version, "good", must_staple=True)
         try:
             ctx = self.context(backend_name, ca_file=ca_file)
             seen = []
@@ -779,10 +785,7 @@ class BackendConformance(SocketConformance, ConformanceHelpers):
     ) -> None:
         """A refused staple leaves no session to resume: every connection is refused again."""
         self.require(features, Feature.OCSP_STAPLING, Feature.SESSION_RESUMPTION)
-        ca, ca_file = self._ocsp_ca(world)
-        leaf = ca.issue_cert("localhost", "127.0.0.1")
-        only = {"TLSv1_2": "-tls1_2", "TLSv1_3": "-tls1_3"}[version]
-        server = self._stapling_server(leaf, ca.ocsp_response(leaf, "revoked"), only)
+        ca_file, server = self._stapling_only(world, version, "revoked")
         try:
             ctx = self.context(backend_name, ca_file=ca_file)
             for _ in range(3):  # a resumed session would skip the staple and connect

@@ -12,7 +12,7 @@ from typing import Any, List, Mapping, Optional
 
 from OpenSSL import SSL
 
-from tlsplug.backend import TLSOptions, WantReadError, WantWriteError
+from tlsplug.backend import TLSOptions, WantReadError, WantWriteError, read_records
 from tlsplug.backend.openssl import reason_token
 
 from ._checks import finish_handshake
@@ -63,28 +63,12 @@ class PyOpenSSLBuffer(PeerInfo):
     def read(self, amt: int) -> bytes:
         """Up to ``amt`` bytes of plaintext; ``b""`` after close_notify or a ragged EOF.
 
-        As many records as are buffered and fit: OpenSSL returns one record per call, and
-        the caller (asyncio's SSL transport through ``_bridge``, ``tlsplug.aio``) pays a
-        round of Python per call, so a 64 KiB read takes one round, not four (bench/:
-        bulk down through the bridge).
+        Every buffered record that fits (``tlsplug.backend.read_records``): asyncio's SSL
+        transport through ``_bridge`` and ``tlsplug.aio`` pay a round of Python per read.
         """
         if not self._state.handshake_done:
             self.do_handshake()
-        data = self._read_record(amt)
-        if len(data) >= amt or not data:
-            return data
-        parts = [data]
-        got = len(data)
-        while got < amt:
-            try:
-                more = self._read_record(amt - got)
-            except WantReadError:
-                break  # what is here now; the next call waits for the rest
-            if not more:
-                break  # the end of the stream: this call's data, then b"" again
-            parts.append(more)
-            got += len(more)
-        return b"".join(parts)
+        return read_records(self._read_record, amt, (WantReadError,))
 
     def _read_record(self, amt: int) -> bytes:
         conn = self._conn
