@@ -11,7 +11,7 @@ import pytest
 
 import tlsplug
 from tlsplug import TLSOptions
-from tlsplug.backend import TLSBuffer, WantReadError
+from tlsplug.backend import Feature, TLSBuffer, WantReadError
 from tlsplug.testing.pki import CA, LeafCert
 from tlsplug.testing.servers import TLSServer
 
@@ -103,4 +103,8 @@ def test_deferred_ocsp_needing_no_request_is_decided(
     """With responders deferred (tlsplug.aio), a leaf naming none is decided at the handshake."""
     client = _memory_pair(backend_name, pki, defer=True)[0]
     assert client.deferred_ocsp_check() is None  # type: ignore[attr-defined]
-    assert client.ocsp_status == "soft-fail: no responder"  # type: ignore[attr-defined]
+    # A backend that cannot ask responders (ssl on Python 3.9 shows no verified chain, so
+    # no issuer) decides at the handshake too, with its own soft-fail.
+    asks = Feature.OCSP_ENDPOINT in tlsplug.get_backend(backend_name).features
+    expected = "soft-fail: no responder" if asks else "soft-fail: issuer not found"
+    assert client.ocsp_status == expected  # type: ignore[attr-defined]
