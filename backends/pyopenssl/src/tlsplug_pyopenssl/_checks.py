@@ -105,15 +105,16 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
 def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
     """The checks OpenSSL did not make inside the handshake; raise ``CertificateError``."""
     host = state.server_hostname
-    if state.ocsp is not None:
-        # The staple first, as if OpenSSL's status callback had refused it (``_ocsp``: why
-        # it is judged here and not inside the handshake).
-        state.ocsp.judge_staple(conn)
     if state.strict and options.verify_certificates and not session_reused(conn):
         # The strict lint, then any error verification deferred for it (below).
         failure = chain_failure(conn, state)
         if failure is not None:
             raise failure
+    if state.ocsp is not None:
+        # The staple, where OpenSSL's status callback would refuse it (``_ocsp``: why it is
+        # judged here): after the lint and the deferred errors, which OpenSSL 3.0 reports
+        # first (so does the stdlib backend), before the limits and the CRLs.
+        state.ocsp.judge_staple(conn)
     if options.verify_certificates and not session_reused(conn):
         # The profile's signature and key floor (docs/design.md, Legacy limits); the
         # security level OpenSSL needs for TLS 1.0 would let MD5 and 512-bit RSA through.

@@ -8,8 +8,8 @@ this module only supplies what pyOpenSSL exposes:
 * :class:`ConnectionOCSP` (one per connection, ``ConnectionState.ocsp``) asks for the status
   (``request_ocsp``: the ``status_request`` extension, RFC 6066 §8) and judges the staple
   with ``ChainFacts.check_staple`` (:func:`tlsplug.ocsp.check_staple`) as soon as the
-  handshake returns, first of the checks of ``finish_handshake``: before a byte of data
-  is sent or a session kept, as the lint and the limits are. Not in OpenSSL's status
+  handshake returns, in ``finish_handshake`` after the strict lint (whose failures OpenSSL
+  3.0 reports first): before a byte of data is sent or a session kept. Not in OpenSSL's status
   callback: a Python callback inside the handshake runs on its critical path (the server
   waits for our Finished meanwhile), which cost stapled handshakes ~4 % against
   pyOpenSSL not asking (bench/: the stapled section); after the handshake the same work
@@ -157,8 +157,8 @@ class ConnectionOCSP:
     def judge_staple(self, conn: SSL.Connection) -> None:
         """Judge the staple (RFC 6960 §3.2, RFC 7633); raise the error refusing it.
 
-        The first of the checks after the handshake (``finish_handshake``); again on a
-        retried ``do_handshake`` it raises the same error.
+        One of the checks after the handshake (``finish_handshake``); again on a retried
+        ``do_handshake`` it raises the same error.
         """
         if self.judged:
             if self.error is not None:

@@ -100,6 +100,9 @@ def translate(
         deferred = chain_failure(conn, state)
         if deferred is not None:
             return deferred
+    refused = _refused_staple(state, conn)
+    if refused is not None:
+        return refused
     facts = _facts(exc, state, conn)
     if facts.verify_failed:
         # Which certificate broke which strict rule, and the fix: the core's precise refusal.
@@ -153,6 +156,32 @@ def _ssl_facts(
         options=state.options if state is not None else None,
         library=f"{openssl_version()} (pyOpenSSL's)",
     )
+
+
+def _refused_staple(
+    state: Optional[ConnectionState], conn: Optional[SSL.Connection]
+) -> Optional[TLSError]:
+    """The staple's refusal when the handshake failed after the chain was verified.
+
+    The staple is judged once the handshake returns (``_ocsp``); when the server ends the
+    handshake later still - under TLS 1.2, refusing our missing certificate after its
+    own flight - OpenSSL's status callback would have refused a revoked or invalid staple
+    first, so its refusal is reported first, as it was when the callback judged it.
+    """
+    if state is None or conn is None or state.handshake_done:
+        return None
+    judge = getattr(state.ocsp, "judge_staple", None)
+    if judge is None or not (state.verify_error is None or state.deferred):
+        return None
+    try:
+        if state.chain_facts(conn) is None:
+            return None  # no verified chain: verification, not the staple, failed first
+        judge(conn)
+    except TLSError as refusal:
+        return refusal
+    except Exception:  # the native failure is the one to report
+        return None
+    return None
 
 
 def _negotiated(conn: Optional[SSL.Connection]) -> bool:
