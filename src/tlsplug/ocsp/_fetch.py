@@ -290,7 +290,7 @@ def check_prepared(
     context may have learned "revoked" from a staple since.
     """
     store = default_cache() if cache is None else cache
-    decided = _without_request(prepared, store, backend)
+    decided = decided_without_request(prepared, cache=store, backend=backend)
     if decided is not None:
         return decided
     return _ask(prepared, store, timeout, backend)
@@ -301,15 +301,8 @@ def decided_without_request(
 ) -> Optional[Verdict]:
     """:func:`check_prepared` when it needs no request (a cached answer, or no responder to
     ask), else None: what a backend decides before handing the rest to an event loop."""
-    return _without_request(prepared, default_cache() if cache is None else cache, backend)
-
-
-def _without_request(
-    prepared: _Prepared, store: OCSPCache, backend: Optional[str]
-) -> Optional[Verdict]:
-    """The verdict needing no request (a cached answer, or no responder to ask), else None."""
     certificate, _, key, http_urls = prepared
-    cached = store.get(key)
+    cached = (default_cache() if cache is None else cache).get(key)
     if cached is not None:
         if cached.status == "revoked":
             raise _revoked_error(cached, certificate, backend)
@@ -392,7 +385,7 @@ async def check_responders_async(
         raise ValueError("timeout must be a positive number of seconds")
     prepared = _prepared(cert, issuer)
     store = default_cache() if cache is None else cache
-    decided = _without_request(prepared, store, backend)
+    decided = decided_without_request(prepared, cache=store, backend=backend)
     if decided is not None:
         return decided
     loop = asyncio.get_running_loop()

@@ -17,7 +17,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Optional, Set
 
 from ._cache import default_cache
-from ._fetch import _prepared, _without_request, check_responders, describe
+from ._fetch import _prepared, check_responders, decided_without_request, describe
 from ._types import RESPONDER_TIMEOUT, CertIDKey, Verdict
 
 if TYPE_CHECKING:
@@ -61,8 +61,9 @@ def check_responders_nowait(
     thread (once per certificate at a time) and an ``unknown`` soft-fail verdict is returned.
     """
     prepared = _prepared(cert, issuer)
+    # A cached answer, or no responder to ask: decided at once.
     store = default_cache() if cache is None else cache
-    decided = _without_request(prepared, store, backend)  # cached, or no responder to ask
+    decided = decided_without_request(prepared, cache=store, backend=backend)
     if decided is not None:
         return decided
     certificate, _, key, _ = prepared
