@@ -330,6 +330,27 @@ def test_cache_serves_until_next_update() -> None:
     assert cache.stats.misses == 1
 
 
+def test_cache_generation_changes_only_when_a_verdict_is_stored() -> None:
+    """``generation`` moves on every stored verdict, never on look-ups, refusals or drops."""
+    cache = ocsp.OCSPCache()
+    seen = [cache.generation]
+    cache.get(_key(1))
+    assert not cache.put(_key(1), _verdict("unknown"))  # inconclusive: not stored
+    seen.append(cache.generation)
+    assert cache.put(_key(1), _verdict())
+    seen.append(cache.generation)
+    assert cache.keep(_key(1), cache.get(_key(1)) or _verdict())  # the same entry again
+    cache.get(_key(1))
+    seen.append(cache.generation)
+    assert cache.put(_key(2), _verdict("revoked"))
+    seen.append(cache.generation)
+    cache.discard(_key(2))
+    cache.clear()
+    seen.append(cache.generation)
+    assert seen[0] == seen[1]
+    assert seen[1] != seen[2] == seen[3] != seen[4] == seen[5]
+
+
 @pytest.mark.parametrize("status", ["unknown", "invalid"])
 def test_cache_refuses_inconclusive(status: str) -> None:
     """Unknown and invalid verdicts are never cached (MongoDB OCSP spec, caching)."""

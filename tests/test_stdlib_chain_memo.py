@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import socket
 import sys
@@ -13,7 +15,7 @@ import pytest
 
 import tlsplug
 from tlsplug import ocsp
-from tlsplug._stdlib import _chains, backend
+from tlsplug._stdlib import _after, _chains, backend
 from tlsplug._stdlib._chains import CHAINS, ChainFacts, native_chain
 from tlsplug.backend import CertificateError, ConfigurationError, TLSOptions
 from tlsplug.testing.pki import CA, LeafCert
@@ -137,3 +139,116 @@ def test_must_staple_refused_on_every_connection(
             with pytest.raises(ConfigurationError) as info:
                 _facts_of_connection(ctx, srv)
             assert info.value.code == "unsupported-option"
+
+
+@pytest.fixture
+def chain_checks(monkeypatch: pytest.MonkeyPatch) -> List[str]:
+    """Counts the full chain checks (lint, limits, CRLs) the stdlib backend runs."""
+    calls: List[str] = []
+    real = _after.check_chain_after_handshake
+
+    def counting(conn: Any, *args: Any) -> None:
+        calls.append(conn.server_hostname)
+        real(conn, *args)
+
+    monkeypatch.setattr(_after, "check_chain_after_handshake", counting)
+    return calls
+
+
+def _bridge_connect(ctx: Any, srv: TLSServer, host: str = "localhost") -> Any:
+    """Open and close one asyncio connection through ``ctx``; its ``ocsp_status``."""
+    async def main() -> Any:
+        reader, writer = await asyncio.open_connection(
+            *srv.address, ssl=ctx, server_hostname=host
+        )
+        status = writer.get_extra_info("ssl_object").ocsp_status
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return status
+
+    return asyncio.run(main())
+
+
+def test_second_connection_skips_the_pure_checks(
+    issuer: CA, ca_file: str, chain_checks: List[str]
+) -> None:
+    """A chain and host that passed are not linted again; a new host is checked in full."""
+    leaf = issuer.issue_cert("localhost", "127.0.0.1")
+    ctx = _context(ca_file)
+    with TLSServer(cert=leaf, timeout=TIMEOUT) as srv:
+        for host in ("localhost", "localhost", "127.0.0.1", "127.0.0.1", "localhost"):
+            sock = socket.create_connection(srv.address, timeout=TIMEOUT)
+            with ctx.wrap_socket(sock, server_hostname=host) as tls:
+                assert tls.ocsp_status is not None
+    assert chain_checks == ["localhost", "127.0.0.1"]
+
+
+def test_bridge_skips_the_pure_checks_and_still_asks_the_cache(
+    issuer: CA, ca_file: str, chain_checks: List[str]
+) -> None:
+    """Through ``create_ssl_context`` in asyncio: checked once, yet a "revoked" learned later
+    (another context's staple) refuses the next connection."""
+    leaf = issuer.issue_cert("localhost")
+    ctx = tlsplug.create_ssl_context(TLSOptions(enabled=True, backend="stdlib", ca_file=ca_file))
+    cache = ocsp.default_cache()
+    with TLSServer(cert=leaf, timeout=TIMEOUT) as srv:
+        statuses = [_bridge_connect(ctx, srv) for _ in range(3)]
+        assert chain_checks == ["localhost"]
+        assert statuses == ["soft-fail: no responder"] * 3
+        facts = CHAINS.for_leaf(leaf.cert_der)
+        assert facts is not None
+        key = facts.responders()[2]
+        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+        revoked = ocsp.Verdict("revoked", "learned elsewhere", start,
+                               start + datetime.timedelta(hours=2), "staple")
+        assert cache.put(key, revoked)
+        try:
+            with pytest.raises(CertificateError) as info:
+                _bridge_connect(ctx, srv)
+        finally:
+            cache.discard(key)
+        assert info.value.code == "ocsp-revoked"
+        assert _bridge_connect(ctx, srv) == statuses[0]  # forgotten: connects again
+    assert chain_checks == ["localhost"]
+
+
+def test_a_context_with_crls_judges_them_every_handshake(
+    issuer: CA, ca_file: str, tmp_path: Path, chain_checks: List[str]
+) -> None:
+    """CRLs expire, so a context checking them keeps no whole decision, only the pure ones."""
+    leaf = issuer.issue_cert("localhost")
+    crl_file = tmp_path / "crls.pem"  # the leaf's issuer's (OpenSSL's), the root's (ours)
+    crl_file.write_bytes(issuer.crl() + issuer.root.crl())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tlsplug.SecurityWarning)
+        ctx = backend.create_context(TLSOptions(
+            enabled=True, backend="stdlib", ca_file=ca_file, crl_file=str(crl_file),
+            session_resumption=False,
+        ))
+    with TLSServer(cert=leaf, timeout=TIMEOUT) as srv:
+        for _ in range(2):
+            _facts_of_connection(ctx, srv)
+    assert chain_checks == ["localhost"]
+    assert ctx._passed.last is None
+    assert len(ctx._passed) == 1
+
+
+def test_no_whole_decision_without_a_verified_chain(
+    issuer: CA, ca_file: str, chain_checks: List[str]
+) -> None:
+    """Resumed sessions show no verified chain: they are checked as before, never memoized."""
+    leaf = issuer.issue_cert("localhost")
+    ctx = backend.create_context(TLSOptions(enabled=True, backend="stdlib", ca_file=ca_file))
+    with TLSServer(cert=leaf, timeout=TIMEOUT) as srv:
+        resumed = []
+        for _ in range(3):
+            sock = socket.create_connection(srv.address, timeout=TIMEOUT)
+            with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+                tls.sendall(b"ping")
+                tls.recv(16)
+                resumed.append(tls.session_reused)
+    assert resumed[0] is False
+    # The full handshake is checked once; a resumed one goes through the full checks
+    # (which skip the lint: it was made when the session was).
+    assert len(chain_checks) == 3

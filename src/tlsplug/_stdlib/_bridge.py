@@ -25,11 +25,9 @@ from tlsplug.backend import (
     Materials,
     TLSOptions,
     load_materials,
-    normalize_hostname,
 )
 
-from ._chains import PeerChains
-from ._checks import check_chain_after_handshake, check_hostname_after_handshake
+from ._after import Passed, check_after_handshake
 from ._ocsp import StdlibOCSP
 from ._sslcontext import build_ssl_context
 from ._translate import BACKEND_NAME, is_end_of_stream, translate
@@ -59,15 +57,13 @@ def _after_handshake(conn: Any, wait_for_responders: bool) -> StdlibOCSP:
     """The checks ``StdlibContext.wrap_socket`` makes after the handshake, on ``conn``."""
     ctx = conn.context
     options: TLSOptions = ctx.tlsplug_options
-    peer = PeerChains(conn)  # each form of the chain read from ssl once
-    check_chain_after_handshake(conn, options, peer, ctx.tlsplug_materials)
-    if options.verify_hostname and conn.server_hostname:
-        # The core matcher decides in every mode, after OpenSSL's own check (which ssl
-        # cannot make under tlsAllowInvalidCertificates: it refuses it with CERT_NONE).
-        check_hostname_after_handshake(peer.leaf(), normalize_hostname(conn.server_hostname)[0])
     tracker = StdlibOCSP(options)
     tracker.defer = not wait_for_responders
-    tracker.after_handshake(conn, peer)  # must-staple fails closed here
+    # The core matcher decides in every mode, after OpenSSL's own check (which ssl cannot
+    # make under tlsAllowInvalidCertificates: it refuses it with CERT_NONE). The name is
+    # the one _tlsplug_name normalised for ssl.
+    host = (conn.server_hostname or None) if options.verify_hostname else None
+    check_after_handshake(conn, options, ctx.tlsplug_materials, host, tracker, ctx.tlsplug_passed)
     if wait_for_responders:
         tracker.finish_sync()
     else:
@@ -75,18 +71,28 @@ def _after_handshake(conn: Any, wait_for_responders: bool) -> StdlibOCSP:
     return tracker
 
 
+_AGAIN = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
 class CheckedSSLObject(ssl.SSLObject):
-    """``ssl.SSLObject`` whose ``do_handshake`` also runs tlsplug's checks (never waits)."""
+    """``ssl.SSLObject`` whose ``do_handshake`` also runs tlsplug's checks (never waits).
+
+    Its methods call the native ``_sslobj`` directly, as ``ssl.SSLObject``'s own do, rather
+    than through ``super()``: one Python frame per call, not two. asyncio calls ``read``
+    until it raises ``SSLWantReadError``, several times per connection, and right after a
+    handshake every extra frame runs with cold caches (``_after.py``).
+    """
 
     _tlsplug_ocsp: Optional[StdlibOCSP] = None
+    _sslobj: Any  # _ssl._SSLSocket, set by ssl.SSLObject._create
 
     def do_handshake(self) -> None:
         """Advance the handshake; once complete, run every check before returning."""
         if self._tlsplug_ocsp is not None:
             return
         try:
-            super().do_handshake()
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            self._sslobj.do_handshake()
+        except _AGAIN:
             raise
         except Exception as exc:
             _translated(exc, lambda: self.cipher() is not None)
@@ -96,7 +102,11 @@ class CheckedSSLObject(ssl.SSLObject):
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """As ``ssl.SSLObject.read``; a TLS failure is tlsplug's error with its code."""
         try:
-            return super().read(len, buffer)
+            if buffer is not None:
+                return self._sslobj.read(len, buffer)
+            return self._sslobj.read(len)
+        except _AGAIN:
+            raise
         except ssl.SSLError as exc:
             _translated_read(exc)
             raise
@@ -151,6 +161,8 @@ class StdlibSSLContext(BridgeSSLContext):
     sslsocket_class = CheckedSSLSocket
     #: The parsed files: trust anchors, CRLs for the chain's CA certificates.
     tlsplug_materials: Optional[Materials] = None
+    #: The (chain, host) pairs that passed the checks (``_after.py``), set per context.
+    tlsplug_passed: Optional[Passed] = None
 
     def wrap_socket(
         self, sock: Any, server_side: bool = False, do_handshake_on_connect: bool = True,
@@ -170,9 +182,12 @@ class StdlibSSLContext(BridgeSSLContext):
     ) -> ssl.SSLObject:
         """As ``ssl.SSLContext.wrap_bio``, with tlsplug's checks in the handshake."""
         name = self._tlsplug_name(server_side, _text(server_hostname))
-        return super().wrap_bio(
+        if name is not None and not name.isascii():  # pragma: no cover - normalised: ASCII
+            name = self._encode_hostname(name)  # type: ignore[attr-defined]
+        # ssl.SSLContext.wrap_bio, inline: the normalised name needs no idna codec again.
+        return self.sslobject_class._create(  # type: ignore[attr-defined,no-any-return]
             incoming, outgoing, server_side=server_side, server_hostname=name,
-            session=session,
+            session=session, context=self,
         )
 
     def __repr__(self) -> str:
@@ -197,4 +212,5 @@ def create_ssl_context(options: TLSOptions) -> StdlibSSLContext:
     assert isinstance(ctx, StdlibSSLContext)
     ctx._tlsplug_arm(options, BACKEND_NAME)
     ctx.tlsplug_materials = materials
+    ctx.tlsplug_passed = Passed()
     return ctx

@@ -21,12 +21,9 @@ from tlsplug.backend import (
     read_records,
 )
 
-from ._chains import PeerChains, unverified_chain
-from ._checks import (
-    check_chain_after_handshake,
-    check_hostname_after_handshake,
-    strict_verify_error,
-)
+from ._after import Passed, check_after_handshake
+from ._chains import unverified_chain
+from ._checks import strict_verify_error
 from ._ocsp import StdlibOCSP
 from ._translate import BACKEND_NAME, is_end_of_stream, translate_errors
 
@@ -46,6 +43,8 @@ class StdlibTLSBuffer:
     #: The parsed files: trust anchors, CRLs for the chain's CA certificates (set by the
     #: context).
     _materials: Optional[Materials] = None
+    #: The context's memory of the chains that passed (``_after.py``; None: none).
+    _passed: Optional[Passed] = None
 
     def __init__(
         self,
@@ -95,17 +94,14 @@ class StdlibTLSBuffer:
             if refusal is None:
                 raise
             raise refusal from error.__cause__
-        peer = PeerChains(self._obj)  # each form of the chain read from ssl once
-        if self._lint_options is not None:  # _checks.py: checks a newer OpenSSL makes
-            check_chain_after_handshake(self._obj, self._lint_options, peer, self._materials)
-        if self._post_check_host is not None:
-            check_hostname_after_handshake(peer.leaf(), self._post_check_host)
         tracker = self._ocsp
-        if tracker is not None and not tracker.done:
-            # _ocsp.py: must-staple fails closed; responders now unless tlsplug.aio defers.
-            tracker.after_handshake(self._obj, peer)
-            if not tracker.defer:
-                tracker.finish_sync()
+        # _after.py: the lint, limits, CRLs, host, must-staple (remembered per chain).
+        check_after_handshake(
+            self._obj, self._lint_options, self._materials, self._post_check_host, tracker,
+            self._passed,
+        )
+        if tracker is not None and not tracker.done and not tracker.defer:
+            tracker.finish_sync()  # responders now, unless tlsplug.aio defers them
         self._handshake_done = True
 
     def read(self, amt: int) -> bytes:

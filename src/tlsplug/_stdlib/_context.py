@@ -20,13 +20,9 @@ from tlsplug.backend import (
     session_key,
 )
 
+from ._after import Passed, check_after_handshake
 from ._buffer import StdlibTLSBuffer
-from ._chains import PeerChains
-from ._checks import (
-    check_chain_after_handshake,
-    check_hostname_after_handshake,
-    strict_verify_error,
-)
+from ._checks import strict_verify_error
 from ._ocsp import StdlibOCSP, outcome
 from ._resume import Resumption
 from ._socket import StdlibTLSSocket
@@ -58,6 +54,8 @@ class StdlibContext:
         self._ctx = ssl_context
         # Sessions are per context: never offered by a context with other options.
         self._sessions = SessionStore() if options.session_resumption else None
+        # The (verified chain, host) pairs that passed the pure checks (_after.py).
+        self._passed = Passed()
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -121,15 +119,10 @@ class StdlibContext:
 
     def _after_handshake(self, tls: ssl.SSLSocket, post_check: Optional[str]) -> StdlibOCSP:
         """Every check after a blocking handshake; the connection's OCSP step (bench/hotpath.py)."""
-        peer = PeerChains(tls)  # each form of the chain read from ssl once
-        # _checks.py: the chain checks a newer OpenSSL makes (docs/design.md, lenient backend).
-        check_chain_after_handshake(tls, self.options, peer, self.materials)
-        if post_check is not None:
-            check_hostname_after_handshake(peer.leaf(), post_check)
-        # OCSP (_ocsp.py): must-staple fails closed, responders within ocsp_timeout.
         tracker = StdlibOCSP(self.options)
-        tracker.after_handshake(tls, peer)
-        tracker.finish_sync()
+        # _after.py: the lint, limits, CRLs, host, must-staple; remembered per chain and host.
+        check_after_handshake(tls, self.options, self.materials, post_check, tracker, self._passed)
+        tracker.finish_sync()  # responders within ocsp_timeout (the cache first)
         return tracker
 
     def wrap_buffers(self, server_hostname: Optional[str] = None) -> StdlibTLSBuffer:
@@ -139,6 +132,7 @@ class StdlibContext:
         buffer._ocsp = StdlibOCSP(self.options)  # the post-handshake OCSP step (_ocsp.py)
         buffer._lint_options = self.options
         buffer._materials = self.materials
+        buffer._passed = self._passed
         return buffer
 
     def __repr__(self) -> str:

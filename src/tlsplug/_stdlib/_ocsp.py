@@ -50,6 +50,8 @@ _NO_CHAIN_REASON = (
     "OCSP responders are not asked (Python 3.10+ or tlsBackend=pyopenssl can)"
 )
 _warned_no_chain = threading.Event()
+#: ``StdlibOCSP.step`` of a connection whose options turn OCSP off.
+_OFF_STEP: Any = object()
 
 
 def _must_staple_refusal() -> ConfigurationError:
@@ -127,6 +129,47 @@ class StdlibOCSP:
         # URLs), remembered with it: one decision per distinct chain (_chains.py).
         self._prepared = facts.responders() if facts is not None else None
 
+    def step(self) -> Any:
+        """What ``after_handshake`` decided, for ``resume`` on a later handshake with the same
+        verified chain and options (``_after.Passed``); None when it is not that simple.
+
+        Either OCSP off, or the responder step the chain prepared: both pure functions of
+        the chain and the options. The responder step still consults the OCSP cache on
+        every handshake (``finish_*``).
+        """
+        if self.done:
+            return _OFF_STEP if self.verdict is None else None
+        if self._chain is not None and self._prepared is not None:
+            return (self._chain, self._prepared)
+        return None
+
+    def resume(self, step: Any) -> None:
+        """Take up a ``step`` returned for the same chain and options by an earlier one."""
+        if step is _OFF_STEP:
+            self.record(None)
+        else:
+            self._chain, self._prepared = step
+
+    def settle(self) -> bool:
+        """Decide now what needs no request (a cached answer, or no responder to ask).
+
+        What ``finish_sync``, ``finish_nowait`` and ``pending`` each decide first, so it may
+        run before any of them. True when the decision holds for the same chain and options
+        until the OCSP cache stores a verdict (``OCSPCache.generation``): OCSP off, or no
+        responder and nothing cached. A cached ``revoked`` raises ``ocsp-revoked``.
+        """
+        if self.done:
+            return self.verdict is None  # OCSP off
+        if self._prepared is None:
+            return False
+        from tlsplug.ocsp._fetch import decided_without_request
+
+        decided = decided_without_request(self._prepared, backend=BACKEND_NAME)
+        if decided is None:
+            return False
+        self.record(decided)
+        return decided.source != "cache"
+
     def _kwargs(self, chain: Any) -> Dict[str, Any]:
         return {
             "chain": chain,
@@ -175,14 +218,24 @@ class StdlibOCSP:
         while the responders are asked in the background (``check_responders_nowait``)."""
         if self.done or self._chain is None:
             return
-        from tlsplug import ocsp
+        prepared = self._prepared
+        if prepared is not None:
+            from tlsplug.ocsp._fetch import decided_without_request
 
-        if self._prepared is not None:
-            leaf, issuer = self._prepared[0], self._prepared[1]  # (cert, issuer, CertID, URLs)
-            self.record(ocsp.check_responders_nowait(
-                leaf, issuer, timeout=self.options.ocsp_timeout, backend=BACKEND_NAME
+            # The cache, or no responder: what check_responders_nowait decides first,
+            # without its look-up of the prepared step this tracker already holds.
+            decided = decided_without_request(prepared, backend=BACKEND_NAME)
+            if decided is not None:
+                self.record(decided)
+                return
+            from tlsplug.ocsp._nowait import ask_in_background
+
+            self.record(ask_in_background(
+                prepared, timeout=self.options.ocsp_timeout, backend=BACKEND_NAME
             ))
             return
+        from tlsplug import ocsp
+
         self.record(ocsp.post_handshake_check_nowait(**self._kwargs(self._chain)))
 
     def record(self, verdict: Any) -> None:

@@ -45,6 +45,18 @@ class OCSPCache:
         self._entries: collections.OrderedDict[CertIDKey, Verdict] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._hits = self._misses = self._evictions = 0
+        #: Counts the verdicts stored: a decision made on a miss holds while it is unchanged.
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever a verdict is stored (``put``, ``keep``), never otherwise.
+
+        A backend that found no entry for a certificate may rely on that answer while this
+        number stays the same: dropping entries (``clear``, expiry, eviction) never turns a
+        miss into a hit. Read it *before* looking the certificate up.
+        """
+        return self._generation
 
     def __len__(self) -> int:
         """The number of entries (expired ones included until they are looked up)."""
@@ -110,6 +122,7 @@ class OCSPCache:
                     self._entries.move_to_end(key)
                     return True
             self._entries[key] = verdict.with_source("cache")
+            self._generation += 1
             self._entries.move_to_end(key)
             while len(self._entries) > self._maxsize:
                 self._entries.popitem(last=False)

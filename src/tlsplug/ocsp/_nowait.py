@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._cache import OCSPCache
     from ._verify import CertLike
 
-__all__ = ["check_responders_nowait"]
+__all__ = ["ask_in_background", "check_responders_nowait"]
 
 LOG = logging.getLogger("tlsplug.ocsp")
 
@@ -66,14 +66,30 @@ def check_responders_nowait(
     decided = decided_without_request(prepared, cache=store, backend=backend)
     if decided is not None:
         return decided
-    certificate, _, key, _ = prepared
+    return ask_in_background(prepared, timeout=timeout, cache=store, backend=backend)
+
+
+def ask_in_background(
+    prepared: Any,
+    *,
+    timeout: float,
+    cache: Optional[OCSPCache] = None,
+    backend: Optional[str] = None,
+) -> Verdict:
+    """The rest of ``check_responders_nowait`` once ``decided_without_request`` said None.
+
+    ``prepared`` is ``prepare_responders``' (cert, issuer, CertID, URLs): a backend holding
+    it (one decision per chain) consults the cache itself, then calls this.
+    """
+    store = default_cache() if cache is None else cache
+    certificate, issuer, key, _ = prepared
     with _lock:
         start = key not in _in_flight
         _in_flight.add(key)
     if start:  # one question per certificate, however many connections are handshaking
         threading.Thread(
             target=_ask,
-            args=(key, cert, issuer, timeout, store, backend),
+            args=(key, certificate, issuer, timeout, store, backend),
             name="tlsplug-ocsp-background",
             daemon=True,
         ).start()
