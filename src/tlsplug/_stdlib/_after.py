@@ -13,11 +13,9 @@ which (chain, host) passed them (``Passed``): a pool reconnecting to the same se
 re-runs only what can change from one handshake to the next - a CA CRL (it expires) and the
 OCSP cache (another context may have learned "revoked" since).
 
-The last decision of a context is kept whole (``Passed.last``): the chain as ``ssl`` holds
-it, the host, and the verdict, when nothing in it can change but the OCSP cache - OCSP off,
-or a leaf naming no responder that the cache knows nothing about, and no CRL to judge.
-The next handshake with an equal chain and host takes it after one look at the cache's
-``generation``: if any verdict was stored since, for any certificate, the full path runs.
+The last decision of a context is kept whole (the core's ``LastDecision``, keyed by the
+chain as ``ssl`` holds it): when nothing in it can change but the OCSP cache, the next
+handshake with an equal chain and host takes it after one look at the cache's generation.
 
 Why remember more than ``ChainFacts`` does: right after OpenSSL's handshake the processor's
 caches hold OpenSSL's and the peer's work, not tlsplug's code. The checks that take 15 µs
@@ -29,9 +27,16 @@ that it pays.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-from tlsplug.backend import ChainFacts, Materials, TLSOptions, chain_crl_error
+from tlsplug.backend import (
+    NOT_DECIDED,
+    ChainFacts,
+    LastDecision,
+    Materials,
+    TLSOptions,
+    chain_crl_error,
+)
 
 from ._chains import CHAINS, PeerChains, native_chain
 from ._checks import check_chain_after_handshake, check_hostname_after_handshake
@@ -60,8 +65,8 @@ class Passed:
     def __init__(self) -> None:
         """Nothing remembered."""
         self._entries: Dict[Tuple[ChainFacts, Optional[str]], Any] = {}
-        #: (chain as ssl's certificate objects, host, OCSP cache generation, verdict).
-        self.last: Optional[Tuple[List[Any], Optional[str], int, Any]] = None
+        #: Keyed by the chain as ssl's certificate objects (``native_chain``).
+        self.last = LastDecision()
 
     def get(self, facts: ChainFacts, host: Optional[str]) -> Any:
         """The remembered OCSP step for ``facts`` and ``host``, or None."""
@@ -77,7 +82,7 @@ class Passed:
     def clear(self) -> None:
         """Forget everything (the next handshake to each server runs every check)."""
         self._entries.clear()
-        self.last = None
+        self.last.forget()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -106,12 +111,9 @@ def check_after_handshake(
     if not natives:
         _check_all(conn, options, materials, host, tracker)
         return
-    last = passed.last
-    if (
-        last is not None and last[1] == host and last[2] == _cache().generation
-        and last[0] == natives  # _ssl.Certificate compares with X509_cmp (_chains.py)
-    ):
-        tracker.record(last[3])
+    verdict = passed.last.recall(natives, host)
+    if verdict is not NOT_DECIDED:
+        tracker.record(verdict)
         return
     facts = CHAINS.lookup(natives)
     if facts is None:
@@ -131,23 +133,9 @@ def check_after_handshake(
             if error is not None:
                 raise error
         tracker.resume(step)
-    generation = _cache().generation  # read before the cache is consulted
+    generation = LastDecision.generation()  # read before the cache is consulted
     if tracker.settle() and not crls:
-        passed.last = (natives, host, generation, tracker.verdict)
-
-
-_CACHE: Any = None
-
-
-def _cache() -> Any:
-    # The process-wide OCSP cache, imported on first use: tlsplug.ocsp loads cryptography,
-    # which a context that never parses a chain does not need.
-    global _CACHE
-    if _CACHE is None:
-        from tlsplug.ocsp._cache import default_cache
-
-        _CACHE = default_cache()
-    return _CACHE
+        passed.last.remember(natives, host, generation, tracker.verdict)
 
 
 def _check_all(

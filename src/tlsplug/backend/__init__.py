@@ -55,6 +55,7 @@ from .._classify import (
 )
 from .._codes import ALL_CODES, ErrorCode
 from .._crlchain import chain_crl_error
+from .._decision import NOT_DECIDED, LastDecision
 from .._errors import (
     CertificateError,
     ConfigurationError,
@@ -109,7 +110,9 @@ __all__ = [
     "Feature",
     "HandshakeError",
     "Identity",
+    "LastDecision",
     "Materials",
+    "NOT_DECIDED",
     "Policy",
     "Resumption",
     "SecurityWarning",

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from tlsplug.backend import (
+    NOT_DECIDED,
+    LastDecision,
     TLSError,
     TLSOptions,
     chain_crl_error,
@@ -104,6 +106,10 @@ def chain_failure(conn: SSL.Connection, state: ConnectionState) -> Optional[TLSE
 
 def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSOptions) -> None:
     """The checks OpenSSL did not make inside the handshake; raise ``CertificateError``."""
+    decided = state.decided
+    if decided is not None and _recalled(conn, state, decided):
+        state.handshake_done = True
+        return
     host = state.server_hostname
     if state.strict and options.verify_certificates and not session_reused(conn):
         # The strict lint, then any error verification deferred for it (below).
@@ -137,5 +143,52 @@ def finish_handshake(conn: SSL.Connection, state: ConnectionState, options: TLSO
             cert = conn.get_peer_certificate(as_cryptography=True)
             der = cert.public_bytes(Encoding.DER) if cert is not None else None
         check_identity(der, state.identity, backend=BACKEND_NAME)
+    if decided is not None:
+        _remember(conn, state, options, decided)
     # Only now: a failed check must fail again if the caller retries do_handshake().
     state.handshake_done = True
+
+
+def _plain(conn: SSL.Connection, state: ConnectionState) -> bool:
+    # A full handshake whose verification reported nothing: what a LastDecision is about.
+    return bool(state.verifying) and state.verify_error is None and not session_reused(conn)
+
+
+def _recalled(conn: SSL.Connection, state: ConnectionState, decided: LastDecision) -> bool:
+    """Whether the context's last decision applies (``tlsplug.backend.LastDecision``).
+
+    Checked: a full handshake, verification reported nothing, the server stapled nothing,
+    the chain (by its fingerprints, ``_chains``) and host are the last decision's, and the
+    OCSP cache stored nothing since. The decision is then this handshake's: the lint, the
+    limits, the host name and the OCSP step would reach it again, at the cost of the
+    function calls a pool's every reconnect would pay with cold caches.
+    """
+    tracker = state.ocsp
+    if not _plain(conn, state) or (tracker is not None and not tracker.nothing_stapled(conn)):
+        return False
+    facts = state.chain_facts(conn)
+    if facts is None:
+        return False
+    verdict = decided.recall(facts, state.server_hostname)
+    if verdict is NOT_DECIDED:
+        return False
+    if tracker is not None:
+        tracker.recalled(verdict)
+    return True
+
+
+def _remember(
+    conn: SSL.Connection, state: ConnectionState, options: TLSOptions, decided: LastDecision
+) -> None:
+    """Keep this handshake's decision when nothing but the OCSP cache could change it."""
+    if not _plain(conn, state) or (state.crls and options.check_crl):
+        return  # a CRL expires: judged on every handshake
+    facts = state.chain_facts(conn)
+    if facts is None:
+        return
+    generation = decided.generation()  # read before the cache is consulted
+    tracker = state.ocsp
+    if tracker is None:  # OCSP off
+        decided.remember(facts, state.server_hostname, generation, None)
+    elif tracker.settle(conn):  # no staple, no responder, nothing cached
+        decided.remember(facts, state.server_hostname, generation, tracker.verdict)

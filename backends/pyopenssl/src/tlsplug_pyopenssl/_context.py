@@ -16,6 +16,7 @@ from OpenSSL import SSL, crypto
 
 from tlsplug.backend import (
     ConfigurationError,
+    LastDecision,
     Materials,
     Policy,
     SessionStore,
@@ -166,6 +167,8 @@ class PyOpenSSLContext:
         self._trust_check: Callable[[], bool] = self.trust_may_violate
         # A pool talks to a handful of servers: a few chains per context.
         self.chains = ChainMemo(maxsize=32)
+        # The last whole decision, for the next handshake with the same chain and host.
+        self.decided = LastDecision()
         # Per-connection decisions that depend on the options only, made once.
         self._strict = bool(self.policy.verify_flags & X509_V_FLAG_X509_STRICT)
         self._openssl_checks_host = options.verify_certificates and options.verify_hostname
@@ -205,6 +208,7 @@ class PyOpenSSLContext:
         state.options = self.options
         state.crls = self.materials.crls
         state.chains = self.chains
+        state.decided = self.decided
         conn = SSL.Connection(self.native, sock)
         if sock is not None and _CLEAR_MODE is not None:
             # pyOpenSSL turns on partial writes, so one SSL_write returns per 16 KiB record

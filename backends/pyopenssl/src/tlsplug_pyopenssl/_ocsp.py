@@ -240,6 +240,36 @@ class ConnectionOCSP:
             return None
         return kwargs
 
+    def settle(self, conn: SSL.Connection) -> bool:
+        """Decide now, after a full handshake without a staple, what needs no request.
+
+        A cached answer or a leaf naming no responder (what ``pending`` and ``finish_sync``
+        decide first). True when the decision holds for the same chain and options until
+        the OCSP cache stores a verdict (``LastDecision``): no responder, nothing cached.
+        A cached ``revoked`` raises ``ocsp-revoked``.
+        """
+        if self.done or not self.judged or not self._plain_full_handshake(conn):
+            return False
+        facts = _facts(conn)
+        prepared = facts.responders() if facts is not None and facts.certs else None
+        if prepared is None:
+            return False
+        decided = decided_without_request(prepared, backend=BACKEND_NAME)
+        if decided is None:
+            return False
+        self.record(decided)
+        return decided.source != "cache"
+
+    def nothing_stapled(self, conn: SSL.Connection) -> bool:
+        """Whether the server stapled nothing in this handshake (read, not judged)."""
+        return (self.staple if _READ_STAPLE is None else _read_staple(conn)) is None
+
+    def recalled(self, verdict: Optional[ocsp.Verdict]) -> None:
+        """Take a ``LastDecision``'s verdict: a full handshake, nothing stapled (judged)."""
+        self.judged = True
+        self.staple = None
+        self.record(verdict)
+
     def finish_sync(self, conn: SSL.Connection) -> None:
         """Ask the responders now, blocking up to ``ocsp_timeout`` (blocking sockets)."""
         if not self.done and self._plain_full_handshake(conn):

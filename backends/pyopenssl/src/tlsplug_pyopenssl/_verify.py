@@ -30,7 +30,7 @@ from ._chains import ChainFacts, ChainMemo, verified_facts
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from tlsplug.backend import TLSOptions
+    from tlsplug.backend import LastDecision, TLSOptions
 
     from ._resume import Resumption
 
@@ -100,7 +100,8 @@ class ConnectionState:
     """
 
     __slots__ = (
-        "_facts", "chains", "crls", "deferred", "handshake_done", "identity", "ip", "name",
+        "_facts", "chains", "crls", "decided", "deferred", "handshake_done", "identity", "ip",
+        "name",
         "ocsp", "options", "resumption", "server_hostname", "strict", "trust",
         "trust_may_violate", "verify_depth", "verify_error", "verifying",
     )
@@ -150,6 +151,8 @@ class ConnectionState:
         #: The context's options, so an error's hint can say what the user set (situated_hint).
         self.options: Optional[TLSOptions] = None
         self._facts: Optional[ChainFacts] = None
+        #: The context's last whole decision (``_checks.finish_handshake``); None: none kept.
+        self.decided: Optional[LastDecision] = None
 
     def chain_facts(self, conn: SSL.Connection) -> Optional[ChainFacts]:
         """The verified chain's ``ChainFacts`` (certificates, DER, lint), None before it exists.
