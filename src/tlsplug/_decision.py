@@ -24,10 +24,19 @@ __all__ = ["NOT_DECIDED", "LastDecision"]
 NOT_DECIDED: Any = object()
 
 
-def _generation() -> int:
-    from .ocsp._cache import default_cache  # loaded once a chain was parsed (cryptography)
+_CACHE: Any = None
 
-    return default_cache().generation
+
+def _generation() -> int:
+    # The process-wide OCSP cache, imported on first use (tlsplug.ocsp loads cryptography,
+    # which a context never parsing a chain does not need), then held: no import per call.
+    global _CACHE
+    if _CACHE is None:
+        from .ocsp._cache import default_cache
+
+        _CACHE = default_cache()
+    generation: int = _CACHE.generation
+    return generation
 
 
 class LastDecision:

@@ -27,7 +27,7 @@ import functools
 import logging
 import sys
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from tlsplug.backend import ConfigurationError, TLSOptions, codes
 
@@ -285,11 +285,23 @@ def _outcome_of(verdict: Any) -> OCSPOutcome:
     return OCSPOutcome(verdict)
 
 
+#: The last (verdict, outcome) handed out: a pool's connections share one verdict object
+#: (no responder, the cached answer), found again without hashing the frozen dataclass.
+_last_outcome: Tuple[Any, OCSPOutcome] = (object(), OFF)
+
+
 def outcome(tracker: StdlibOCSP) -> OCSPOutcome:
     """The shared, immutable outcome of a decided ``tracker``."""
-    if tracker.verdict is None:
+    global _last_outcome
+    verdict = tracker.verdict
+    if verdict is None:
         return OFF
+    last = _last_outcome
+    if last[0] is verdict:
+        return last[1]
     try:
-        return _outcome_of(tracker.verdict)
+        shared = _outcome_of(verdict)
     except TypeError:  # pragma: no cover - an unhashable verdict: its own outcome
-        return OCSPOutcome(tracker.verdict)
+        return OCSPOutcome(verdict)
+    _last_outcome = (verdict, shared)
+    return shared

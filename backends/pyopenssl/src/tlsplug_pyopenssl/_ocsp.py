@@ -272,7 +272,9 @@ class ConnectionOCSP:
 
     def finish_sync(self, conn: SSL.Connection) -> None:
         """Ask the responders now, blocking up to ``ocsp_timeout`` (blocking sockets)."""
-        if not self.done and self._plain_full_handshake(conn):
+        if self.done:
+            return
+        if self._plain_full_handshake(conn):
             pair = self._leaf_and_issuer(conn)
             if pair is not None:
                 # What post_handshake_check does for this case, without judging the absent
@@ -340,14 +342,26 @@ def _outcome_of(verdict: Optional[ocsp.Verdict]) -> OCSPOutcome:
     return OCSPOutcome(verdict)
 
 
+#: The last (verdict, outcome) handed out: a pool's connections share one verdict object
+#: (no responder, the cached answer), found again without hashing the frozen dataclass.
+_last_outcome: Tuple[Any, Any] = (object(), None)
+
+
 def outcome(tracker: Any) -> Any:
     """The shared outcome of a decided ``ConnectionOCSP``; anything else is returned as is."""
+    global _last_outcome
     if not isinstance(tracker, ConnectionOCSP) or not tracker.done or tracker.error is not None:
         return tracker
+    verdict = tracker.verdict
+    last = _last_outcome
+    if last[0] is verdict:
+        return last[1]
     try:
-        return _outcome_of(tracker.verdict)
+        shared = _outcome_of(verdict)
     except TypeError:  # pragma: no cover - an unhashable verdict: its own outcome
-        return OCSPOutcome(tracker.verdict)
+        return OCSPOutcome(verdict)
+    _last_outcome = (verdict, shared)
+    return shared
 
 
 def status_of(tracker: Any, options: TLSOptions, done: bool) -> Optional[str]:
