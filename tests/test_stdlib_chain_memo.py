@@ -15,7 +15,7 @@ import pytest
 
 import tlsplug
 from tlsplug import ocsp
-from tlsplug._stdlib import _after, _chains, backend
+from tlsplug._stdlib import _after, _chains, _checks, backend
 from tlsplug._stdlib._chains import CHAINS, ChainFacts, native_chain
 from tlsplug.backend import CertificateError, ConfigurationError, TLSOptions
 from tlsplug.testing.pki import CA, LeafCert
@@ -145,7 +145,7 @@ def test_must_staple_refused_on_every_connection(
 def chain_checks(monkeypatch: pytest.MonkeyPatch) -> List[str]:
     """Counts the full chain checks (lint, limits, CRLs) the stdlib backend runs."""
     calls: List[str] = []
-    real = _after.check_chain_after_handshake
+    real = _checks.check_chain_after_handshake
 
     def counting(conn: Any, *args: Any) -> None:
         calls.append(conn.server_hostname)
