@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import socket
 import sys
 import warnings
@@ -14,12 +13,12 @@ from typing import Any, List
 import pytest
 
 import tlsplug
-from tlsplug import ocsp
 from tlsplug._stdlib import _after, _chains, _checks, backend
 from tlsplug._stdlib._chains import CHAINS, ChainFacts, native_chain
 from tlsplug.backend import CertificateError, ConfigurationError, TLSOptions
 from tlsplug.testing.pki import CA, LeafCert
 from tlsplug.testing.servers import TLSServer
+from tlsplug.testing.stapling import revoked_in_cache
 
 pytestmark = pytest.mark.skipif(
     sys.version_info < (3, 10), reason="Python 3.9's ssl exposes no verified chain"
@@ -108,22 +107,13 @@ def test_known_chain_still_consults_the_ocsp_cache(issuer: CA, ca_file: str) -> 
     """A "revoked" verdict cached after a chain was memoized refuses the next connection."""
     leaf = issuer.issue_cert("localhost")
     ctx = _context(ca_file)
-    cache = ocsp.default_cache()
     with TLSServer(cert=leaf, timeout=TIMEOUT) as srv:
         facts = _facts_of_connection(ctx, srv)  # memoized: no responder, soft-fail
         prepared = facts.responders()
         assert prepared is not None
         assert prepared[3] == ()  # no responder URL to ask
-        key = prepared[2]
-        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
-        revoked = ocsp.Verdict("revoked", "learned elsewhere", start,
-                               start + datetime.timedelta(hours=2), "staple")
-        assert cache.put(key, revoked)
-        try:
-            with pytest.raises(CertificateError) as info:
-                _facts_of_connection(ctx, srv)
-        finally:
-            cache.discard(key)
+        with revoked_in_cache(leaf), pytest.raises(CertificateError) as info:
+            _facts_of_connection(ctx, srv)
         assert info.value.code == "ocsp-revoked"
         _facts_of_connection(ctx, srv)  # forgotten: connects again
 
@@ -191,23 +181,12 @@ def test_bridge_skips_the_pure_checks_and_still_asks_the_cache(
     (another context's staple) refuses the next connection."""
     leaf = issuer.issue_cert("localhost")
     ctx = tlsplug.create_ssl_context(TLSOptions(enabled=True, backend="stdlib", ca_file=ca_file))
-    cache = ocsp.default_cache()
     with TLSServer(cert=leaf, timeout=TIMEOUT) as srv:
         statuses = [_bridge_connect(ctx, srv) for _ in range(3)]
         assert chain_checks == ["localhost"]
         assert statuses == ["soft-fail: no responder"] * 3
-        facts = CHAINS.for_leaf(leaf.cert_der)
-        assert facts is not None
-        key = facts.responders()[2]
-        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
-        revoked = ocsp.Verdict("revoked", "learned elsewhere", start,
-                               start + datetime.timedelta(hours=2), "staple")
-        assert cache.put(key, revoked)
-        try:
-            with pytest.raises(CertificateError) as info:
-                _bridge_connect(ctx, srv)
-        finally:
-            cache.discard(key)
+        with revoked_in_cache(leaf), pytest.raises(CertificateError) as info:
+            _bridge_connect(ctx, srv)
         assert info.value.code == "ocsp-revoked"
         assert _bridge_connect(ctx, srv) == statuses[0]  # forgotten: connects again
     assert chain_checks == ["localhost"]

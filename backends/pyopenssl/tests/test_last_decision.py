@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
 import socket
 from pathlib import Path
 from typing import Any, Callable, List
 
 import pytest
 
-from tlsplug import ocsp
 from tlsplug.backend import CertificateError, TLSOptions
-from tlsplug.testing import PKI, TLSServer
+from tlsplug.testing import PKI, TLSServer, revoked_in_cache
 from tlsplug_pyopenssl import _checks, backend
 
 TIMEOUT = 10.0
@@ -74,21 +72,12 @@ def test_revoked_learned_later_refuses_the_next_connection(
 ) -> None:
     """The OCSP cache storing a verdict ends the decision: a cached "revoked" refuses."""
     ctx = _context(options)
-    cache = ocsp.default_cache()
     with TLSServer(cert=ppki.leaf, timeout=TIMEOUT) as srv:
         _connect(ctx, srv)
         _connect(ctx, srv)
         assert full_checks == ["localhost"]
-        key = ocsp.cert_id(ppki.leaf.certificate, ppki.intermediate.certificate)
-        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
-        revoked = ocsp.Verdict("revoked", "learned elsewhere", start,
-                               start + datetime.timedelta(hours=2), "staple")
-        assert cache.put(key, revoked)
-        try:
-            with pytest.raises(CertificateError) as info:
-                _connect(ctx, srv)
-        finally:
-            cache.discard(key)
+        with revoked_in_cache(ppki.leaf), pytest.raises(CertificateError) as info:
+            _connect(ctx, srv)
         assert info.value.code == "ocsp-revoked"
         assert _connect(ctx, srv) == "soft-fail: no responder"
 

@@ -25,7 +25,7 @@ from .servers import (
     serve,
     stall,
 )
-from .stapling import OpenSSLStatusFileServer, Staple, StaplingServer
+from .stapling import OpenSSLStatusFileServer, Staple, StaplingServer, revoked_in_cache
 
 __all__ = [
     "CA",
@@ -49,6 +49,7 @@ __all__ = [
     "make_pki",
     "ocsp_error_response",
     "respond_with",
+    "revoked_in_cache",
     "serve",
     "stall",
 ]

@@ -21,6 +21,7 @@ certificate, so a client never sees one. To test that a client refuses a respons
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import select
 import shutil
@@ -33,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, List, Optional, Sequence, Type, TypeVar, Union
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Type, TypeVar, Union
 
 from .pki import LeafCert
 from .servers import _ThreadedServer
@@ -332,3 +333,26 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def revoked_in_cache(leaf: LeafCert) -> Iterator[None]:
+    """Inside the block the process-wide OCSP cache says ``leaf`` is revoked.
+
+    As if another context had learned it from a staple: what a backend that remembers its
+    decisions must still notice on the next handshake (``tlsplug.backend.LastDecision``).
+    The entry (valid from an hour ago for two hours) is removed on exit.
+    """
+    from tlsplug import ocsp
+
+    cache = ocsp.default_cache()
+    key = ocsp.cert_id(leaf.certificate, leaf.issuer.certificate)
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    revoked = ocsp.Verdict("revoked", "learned elsewhere", start,
+                           start + datetime.timedelta(hours=2), "staple")
+    if not cache.put(key, revoked):  # pragma: no cover - a fresher entry is already there
+        raise RuntimeError("the OCSP cache kept a fresher entry for this certificate")
+    try:
+        yield
+    finally:
+        cache.discard(key)
