@@ -188,14 +188,8 @@ class StdlibOCSP:
         """
         if self.done or self._chain is None:
             return None
-        if self._prepared is not None:
-            from tlsplug.ocsp._fetch import decided_without_request
-
-            decided = decided_without_request(self._prepared, backend=BACKEND_NAME)
-            if decided is not None:
-                self.record(decided)
-                return None
-        return self._kwargs(self._chain)
+        self.settle()  # a cached answer, or no responder: decided without a request
+        return None if self.done else self._kwargs(self._chain)
 
     def finish_sync(self) -> None:
         """Ask the responders now, blocking up to ``ocsp_timeout`` (blocking callers)."""
@@ -220,13 +214,10 @@ class StdlibOCSP:
             return
         prepared = self._prepared
         if prepared is not None:
-            from tlsplug.ocsp._fetch import decided_without_request
-
             # The cache, or no responder: what check_responders_nowait decides first,
             # without its look-up of the prepared step this tracker already holds.
-            decided = decided_without_request(prepared, backend=BACKEND_NAME)
-            if decided is not None:
-                self.record(decided)
+            self.settle()
+            if self.done:
                 return
             from tlsplug.ocsp._nowait import ask_in_background
 

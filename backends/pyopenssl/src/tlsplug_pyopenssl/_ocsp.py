@@ -217,13 +217,10 @@ class ConnectionOCSP:
         if self._plain_full_handshake(conn):
             # A cached answer, or a leaf naming no responder: decided without a request,
             # from the chain's prepared responder step (``tlsplug.aio`` opens at once).
-            facts = _facts(conn)
-            prepared = facts.responders() if facts is not None and facts.certs else None
-            if prepared is not None:
-                decided = decided_without_request(prepared, backend=BACKEND_NAME)
-                if decided is not None:
-                    self.record(decided)
-                    return None
+            decided = self._without_request(conn)
+            if decided is not None:
+                self.record(decided)
+                return None
         kwargs: Dict[str, Any] = {
             "chain": _chain(conn),
             "staple": self.staple,
@@ -250,15 +247,19 @@ class ConnectionOCSP:
         """
         if self.done or not self.judged or not self._plain_full_handshake(conn):
             return False
-        facts = _facts(conn)
-        prepared = facts.responders() if facts is not None and facts.certs else None
-        if prepared is None:
-            return False
-        decided = decided_without_request(prepared, backend=BACKEND_NAME)
+        decided = self._without_request(conn)
         if decided is None:
             return False
         self.record(decided)
         return decided.source != "cache"
+
+    def _without_request(self, conn: SSL.Connection) -> Optional[ocsp.Verdict]:
+        # decided_without_request for the chain's prepared responder step, if it has one.
+        facts = _facts(conn)
+        prepared = facts.responders() if facts is not None and facts.certs else None
+        if prepared is None:
+            return None
+        return decided_without_request(prepared, backend=BACKEND_NAME)
 
     def nothing_stapled(self, conn: SSL.Connection) -> bool:
         """Whether the server stapled nothing in this handshake (read, not judged)."""
